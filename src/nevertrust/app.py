@@ -1,0 +1,100 @@
+"""The composition root: the only place that builds the object graph from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from nevertrust.apps import ApplyService, CatalogService
+from nevertrust.audit import AuditLog
+from nevertrust.bus import ChangeEvent, MemoryBus
+from nevertrust.clock import Clock, SystemClock
+from nevertrust.control import request_sync
+from nevertrust.crypto import MasterKey, load_or_create_master_key
+from nevertrust.gateway import KeyService
+from nevertrust.identity import AuthService, DirectoryService, Passwords
+from nevertrust.settings import Settings
+from nevertrust.store import Database, SqlUnitOfWorkFactory, upgrade
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    uow: SqlUnitOfWorkFactory
+    bus: MemoryBus
+    master_key: MasterKey
+    passwords: Passwords
+    directory: DirectoryService
+    auth: AuthService
+    catalog: CatalogService
+    apply: ApplyService
+    audit: AuditLog
+    keys: KeyService
+
+    def notify_server(self) -> bool:
+        """After a write from another process (the CLI), make a running server catch up."""
+        return request_sync(self.settings.control_socket)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    passwords: Passwords | None = None,
+    migrate: bool = True,
+) -> Services:
+    """Construct every service for ``settings``. Migrates the schema unless told not to."""
+    clock = clock or SystemClock()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    if migrate:
+        upgrade(db)
+    uow = SqlUnitOfWorkFactory(db)
+    bus = MemoryBus()
+
+    def publish(event: ChangeEvent) -> None:
+        bus.publish(event)
+
+    # Writes made in this process reach this process's caches straight after commit.
+    uow.on_commit.append(publish)
+    passwords = passwords or Passwords()
+    master_key = load_or_create_master_key(settings.effective_secret_key_file)
+    identity = settings.identity
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        uow=uow,
+        bus=bus,
+        master_key=master_key,
+        passwords=passwords,
+        directory=DirectoryService(
+            uow=uow,
+            clock=clock,
+            passwords=passwords,
+            min_password_length=identity.min_password_length,
+            setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
+        ),
+        auth=AuthService(
+            uow=uow,
+            clock=clock,
+            passwords=passwords,
+            session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
+            handoff_ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
+        ),
+        catalog=CatalogService(uow=uow, clock=clock),
+        apply=ApplyService(uow=uow, clock=clock),
+        audit=AuditLog(
+            uow=uow,
+            flush_interval=settings.audit.flush_interval_ms / 1000,
+            queue_limit=settings.audit.queue_limit,
+        ),
+        keys=KeyService(uow=uow, clock=clock, master_key=master_key),
+    )

@@ -1,0 +1,151 @@
+"""Use cases for the app catalog and its access rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from nevertrust.apps.errors import UnknownApp
+from nevertrust.apps.models import AppRecord, ConfigVersion, RuleRecord
+from nevertrust.apps.upstreams import validate_upstream
+from nevertrust.audit.models import Action, AuditEntry, Outcome
+from nevertrust.bus.events import ChangeEvent, Topic
+from nevertrust.clock import Clock
+from nevertrust.domain import AccessRule, App, validate_name
+from nevertrust.identity.errors import UnknownGroup
+
+if TYPE_CHECKING:
+    from nevertrust.ports import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["CatalogService", "CatalogView"]
+
+
+class CatalogView:
+    """Apps and rules read in one transaction, ready to compile into a snapshot."""
+
+    def __init__(self, apps: Sequence[App], rules: Sequence[AccessRule]) -> None:
+        self.apps = apps
+        self.rules = rules
+
+
+class CatalogService:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def _audit(
+        self, uow: UnitOfWork, action: Action, *, actor: str, target: str, **details: object
+    ) -> None:
+        uow.audit.append(
+            [
+                AuditEntry(
+                    ts=self._clock.now(),
+                    actor=actor,
+                    action=action,
+                    outcome=Outcome.SUCCESS,
+                    target=target,
+                    details=dict(details),
+                )
+            ]
+        )
+
+    def add_app(self, name: str, *, upstream: str, actor: str, description: str = "") -> AppRecord:
+        validate_name("app", name)
+        upstream = validate_upstream(upstream)
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            uow.apps.insert(name=name, upstream=upstream, description=description[:500], now=now)
+            self._audit(
+                uow, Action.APP_CREATED, actor=actor, target=f"app:{name}", upstream=upstream
+            )
+            uow.changes.record(ChangeEvent(Topic.APP, name), now=now)
+            record = uow.apps.get_by_name(name)
+            assert record is not None  # noqa: S101 - inserted above in this transaction
+            return record
+
+    def update_app(
+        self, name: str, *, upstream: str, actor: str, description: str | None = None
+    ) -> AppRecord:
+        upstream = validate_upstream(upstream)
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            app = self._require_app(uow, name)
+            uow.apps.update(
+                app.id,
+                upstream=upstream,
+                description=app.description if description is None else description[:500],
+                now=now,
+            )
+            self._audit(
+                uow,
+                Action.APP_UPDATED,
+                actor=actor,
+                target=f"app:{name}",
+                before=app.upstream,
+                after=upstream,
+            )
+            uow.changes.record(ChangeEvent(Topic.APP, name), now=now)
+            return self._require_app(uow, name)
+
+    def remove_app(self, name: str, *, actor: str) -> None:
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            app = self._require_app(uow, name)
+            uow.apps.delete(app.id)
+            self._audit(uow, Action.APP_REMOVED, actor=actor, target=f"app:{name}")
+            uow.changes.record(ChangeEvent(Topic.APP, name), now=now)
+
+    def get_app(self, name: str) -> AppRecord:
+        with self._uow.read() as uow:
+            return self._require_app(uow, name)
+
+    def find_app(self, name: str) -> AppRecord | None:
+        with self._uow.read() as uow:
+            return uow.apps.get_by_name(name)
+
+    def list_apps(self) -> Sequence[AppRecord]:
+        with self._uow.read() as uow:
+            return uow.apps.list()
+
+    def list_rules(self) -> Sequence[RuleRecord]:
+        with self._uow.read() as uow:
+            return uow.rules.list()
+
+    def set_rule(
+        self, app: str, group: str, allowed: bool, *, actor: str, origin: str = "cli"
+    ) -> bool:
+        """Allow (or stop allowing) ``group`` to use ``app``; returns whether it changed."""
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            app_record = self._require_app(uow, app)
+            group_record = uow.groups.get_by_name(group)
+            if group_record is None:
+                raise UnknownGroup(f"no group named {group!r}", name=group)
+            if allowed:
+                changed = uow.rules.insert(
+                    app_id=app_record.id, group_id=group_record.id, origin=origin, now=now
+                )
+            else:
+                changed = uow.rules.delete(app_id=app_record.id, group_id=group_record.id)
+            if changed:
+                action = Action.RULE_ADDED if allowed else Action.RULE_REMOVED
+                self._audit(uow, action, actor=actor, target=f"app:{app}", group=group)
+                uow.changes.record(ChangeEvent(Topic.RULE, app), now=now)
+            return changed
+
+    def view(self) -> CatalogView:
+        with self._uow.read() as uow:
+            apps = [App(a.name, a.upstream, a.description) for a in uow.apps.list()]
+            rules = [AccessRule(r.rule_id, r.app, r.group) for r in uow.rules.list()]
+        return CatalogView(apps, rules)
+
+    def config_versions(self, *, limit: int = 50) -> Sequence[ConfigVersion]:
+        with self._uow.read() as uow:
+            return uow.configs.list(limit=limit)
+
+    @staticmethod
+    def _require_app(uow: UnitOfWork, name: str) -> AppRecord:
+        app = uow.apps.get_by_name(name)
+        if app is None:
+            raise UnknownApp(f"no app named {name!r}", name=name)
+        return app

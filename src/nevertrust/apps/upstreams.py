@@ -1,0 +1,33 @@
+"""Upstream URL validation: the gateway only proxies to plain http(s) origins."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from nevertrust.apps.errors import InvalidUpstream
+
+__all__ = ["validate_upstream"]
+
+
+def validate_upstream(url: str) -> str:
+    """Return ``url`` normalised (no trailing slash) or raise naming what is wrong."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidUpstream(f"upstream {url!r} is not a URL: {exc}", field="upstream") from exc
+    if parts.scheme not in ("http", "https"):
+        raise InvalidUpstream(
+            f"upstream {url!r}: scheme must be http or https, got {parts.scheme or 'none'!r}",
+            field="upstream",
+        )
+    if not parts.hostname:
+        raise InvalidUpstream(f"upstream {url!r} has no host", field="upstream")
+    if parts.username or parts.password:
+        raise InvalidUpstream(f"upstream {url!r} must not carry credentials", field="upstream")
+    if parts.query or parts.fragment:
+        raise InvalidUpstream(
+            f"upstream {url!r} must not have a query or fragment", field="upstream"
+        )
+    del port
+    return url.strip().rstrip("/")

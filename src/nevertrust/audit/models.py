@@ -1,0 +1,75 @@
+"""Audit vocabulary and records.
+
+``Action`` values follow ``source:subject:action`` and are stable: SIEM rules match on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Action", "AuditEntry", "Outcome", "SealedRecord"]
+
+
+class Action(StrEnum):
+    LOGIN_SUCCEEDED = "identity:login:succeeded"
+    LOGIN_FAILED = "identity:login:failed"
+    LOGOUT = "identity:session:logged-out"
+    SESSION_REVOKED = "identity:session:revoked"
+    APP_SESSION_ISSUED = "identity:app-session:issued"
+    PASSWORD_SET = "identity:password:set"  # noqa: S105 - an action name, not a secret
+    SETUP_LINK_ISSUED = "identity:setup-link:issued"
+    USER_CREATED = "identity:user:created"
+    USER_DISABLED = "identity:user:disabled"
+    USER_ENABLED = "identity:user:enabled"
+    GROUP_CREATED = "identity:group:created"
+    GROUP_MEMBER_ADDED = "identity:group:member-added"
+    GROUP_MEMBER_REMOVED = "identity:group:member-removed"
+    APP_CREATED = "catalog:app:created"
+    APP_UPDATED = "catalog:app:updated"
+    APP_REMOVED = "catalog:app:removed"
+    RULE_ADDED = "catalog:rule:added"
+    RULE_REMOVED = "catalog:rule:removed"
+    CONFIG_APPLIED = "catalog:config:applied"
+    DECISION_ALLOWED = "pdp:decision:allowed"
+    DECISION_DENIED = "pdp:decision:denied"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What happened, before it is given a place in the chain."""
+
+    ts: datetime
+    actor: str
+    action: Action
+    outcome: Outcome
+    target: str = ""
+    source: str = ""
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRecord:
+    """An entry with its sequence number and hash link, as stored."""
+
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    outcome: str
+    target: str
+    source: str
+    reason: str
+    details: str  # canonical JSON, exactly the bytes that were hashed
+    prev_hash: str
+    hash: str

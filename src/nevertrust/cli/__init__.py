@@ -1,0 +1,50 @@
+"""The ``nevertrust`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from nevertrust.cli import apps, audit, groups, serve, users
+from nevertrust.cli.errors import report
+from nevertrust.errors import NeverTrustError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="NeverTrust: zero-trust access. Every command acts on the home given by --home or "
+    "$NEVERTRUST_HOME (default ./.nevertrust).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", help="NeverTrust home directory.", show_default=False
+    ),
+) -> None:
+    ctx.obj = {"home": home}
+
+
+app.command("up")(serve.up)
+app.command("server")(serve.server)
+app.command("apply")(apps.apply_command)
+app.add_typer(users.app, name="users")
+app.add_typer(groups.app, name="groups")
+app.add_typer(apps.app, name="apps")
+app.add_typer(audit.app, name="audit")
+app.add_typer(audit.sessions_app, name="sessions")
+app.add_typer(serve.config_app, name="config")
+
+
+def main() -> None:
+    try:
+        app()
+    except NeverTrustError as exc:
+        sys.exit(report(exc))

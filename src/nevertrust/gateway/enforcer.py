@@ -1,0 +1,344 @@
+"""The gateway: an identity-aware reverse proxy for ``<app>.<base domain>`` hosts.
+
+Hot path per request: cookie -> session cache -> snapshot principal -> PDP decision ->
+queue audit record -> proxy with a signed assertion. The database is touched only when
+a session id is seen for the first time by this process (and after it was invalidated).
+
+Before sign-in, every host under the base domain behaves the same (redirect to the
+portal), whether an app exists there or not, so probing reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote
+
+import anyio.to_thread
+
+from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
+from nevertrust.clock import Clock
+from nevertrust.crypto import hash_token, new_token
+from nevertrust.domain import AccessRequest, Decision
+from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
+from nevertrust.gateway.http import (
+    cookie_header,
+    header,
+    parse_cookies,
+    send_html,
+    send_redirect,
+)
+from nevertrust.gateway.pages import render_page
+from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
+from nevertrust.gateway.state import CachedSession, SessionCache, SnapshotHolder
+from nevertrust.identity import AuthService, InvalidHandoff, SessionRecord
+from nevertrust.pdp import decide
+from nevertrust.types import Receive, Scope, Send
+
+__all__ = ["APP_SESSION_COOKIE", "STATE_COOKIE", "Gateway", "GatewayConfig"]
+
+_log = logging.getLogger("nevertrust.gateway")
+
+APP_SESSION_COOKIE = "nt_app_session"
+STATE_COOKIE = "_nt_state"
+_OUR_COOKIES = frozenset({APP_SESSION_COOKIE, STATE_COOKIE})
+_CONTROL_PREFIX = "/.nevertrust/"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    base_domain: str
+    portal_url: str
+    scheme: str
+    secure_cookies: bool
+    app_url: Callable[[str], str]
+
+
+def _safe_target(target: str) -> str:
+    """Only same-host absolute paths; anything else becomes '/' (no open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or target.startswith("/\\"):
+        return "/"
+    if any(ch in target for ch in "\r\n"):
+        return "/"
+    return target
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        config: GatewayConfig,
+        snapshots: SnapshotHolder,
+        sessions: SessionCache,
+        auth: AuthService,
+        audit: AuditLog,
+        signer: AssertionSigner,
+        proxy: UpstreamProxy,
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._snapshots = snapshots
+        self._sessions = sessions
+        self._auth = auth
+        self._audit = audit
+        self._signer = signer
+        self._proxy = proxy
+        self._clock = clock
+        self._suffix = "." + config.base_domain
+        self._assertions: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def app_name_for(self, host: str) -> str | None:
+        if not host.endswith(self._suffix):
+            return None
+        label = host[: -len(self._suffix)]
+        return label if label and "." not in label else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, app_name: str) -> None:
+        request_id = os.urandom(8).hex()
+        path: str = scope["path"]
+        if path.startswith(_CONTROL_PREFIX):
+            await self._control(scope, send, app_name, path, request_id)
+            return
+        cookies = parse_cookies(header(scope, b"cookie"))
+        session = await self._session(cookies.get(APP_SESSION_COOKIE, ""))
+        now = self._clock.now()
+        if session is None or not session.usable(now) or session.app_name != app_name:
+            await self._to_portal(scope, send, app_name, cookies)
+            return
+        snapshot = self._snapshots.snapshot
+        principal = snapshot.principals.get(session.user_id)
+        if principal is None:
+            await self._to_portal(scope, send, app_name, cookies)
+            return
+        client_ip = scope["client"][0] if scope.get("client") else ""
+        decision = decide(
+            AccessRequest(principal, app_name, scope["method"], path, client_ip), snapshot.policy
+        )
+        if not self._record(decision, principal.name, app_name, scope, client_ip, request_id):
+            await send_html(
+                send,
+                503,
+                render_page(
+                    status=503,
+                    title="Access temporarily unavailable",
+                    message="Access cannot be recorded right now, so it is not granted. "
+                    "Try again shortly.",
+                    request_id=request_id,
+                ),
+            )
+            return
+        if not decision.allowed:
+            await send_html(
+                send,
+                403,
+                render_page(
+                    status=403,
+                    title="You don't have access to this application",
+                    reasons=[
+                        (str(r), e)
+                        for r, e in zip(decision.reasons, decision.explanations, strict=False)
+                    ],
+                    links=[
+                        ("Portal", self._config.portal_url + "/"),
+                        ("Sign out", "/.nevertrust/sign_out"),
+                    ],
+                    user=principal.name,
+                    app=app_name,
+                    request_id=request_id,
+                ),
+            )
+            return
+        compiled = snapshot.policy.app(app_name)
+        assert compiled is not None  # noqa: S101 - allowed implies the app exists
+        assertion = self._assertion(
+            session, principal.name, principal.groups, principal.email, snapshot.version, app_name
+        )
+        try:
+            await self._proxy.forward(
+                upstream=compiled.app.upstream,
+                method=scope["method"],
+                raw_path=scope.get("raw_path") or path.encode(),
+                query=scope.get("query_string", b""),
+                headers=scope["headers"],
+                extra_headers=[
+                    (ASSERTION_HEADER.encode(), assertion.encode()),
+                    (b"x-nevertrust-user", principal.name.encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+                drop_cookies=_OUR_COOKIES,
+                strip_prefix=b"x-nevertrust-",
+                client_ip=client_ip,
+                original_host=header(scope, b"host") or b"",
+                scheme=self._config.scheme,
+                receive=receive,
+                send=send,
+            )
+        except UpstreamError as exc:
+            await send_html(
+                send,
+                exc.status,
+                render_page(
+                    status=exc.status,
+                    title="The application is not responding"
+                    if exc.status == 504
+                    else "The application is unavailable",
+                    message=exc.message + ". The platform itself is fine; try again shortly.",
+                    user=principal.name,
+                    app=app_name,
+                    request_id=request_id,
+                ),
+            )
+
+    # Sessions
+
+    async def _session(self, token: str) -> CachedSession | None:
+        if not token or len(token) > 100:
+            return None
+        id_hash = hash_token(token)
+        cached = self._sessions.get(id_hash)
+        if cached is not SessionCache.MISSING:
+            return cached  # type: ignore[return-value]
+        record: SessionRecord | None = await anyio.to_thread.run_sync(
+            self._auth.session_by_hash, id_hash
+        )
+        # The parent must be alive too; revocation of the parent revokes children in the
+        # database, so checking the child record is enough.
+        return self._sessions.put(id_hash, record)
+
+    def _assertion(
+        self,
+        session: CachedSession,
+        name: str,
+        groups: frozenset[str],
+        email: str,
+        version: int,
+        app_name: str,
+    ) -> str:
+        key = (session.id_hash, version)
+        now = self._clock.now()
+        stamp = now.timestamp()
+        cached = self._assertions.get(key)
+        if cached is not None and stamp < cached[1]:
+            return cached[0]
+        token = self._signer.sign(
+            audience=self._config.app_url(app_name),
+            subject=str(session.user_id),
+            name=name,
+            groups=sorted(groups),
+            email=email,
+            auth_methods=session.auth_methods,
+            auth_time=session.auth_time,
+            now=now,
+        )
+        if len(self._assertions) > 50_000:
+            self._assertions.clear()
+        # Re-sign once half the lifetime has passed, so upstreams always get >= ttl/2.
+        self._assertions[key] = (token, stamp + self._signer.ttl_seconds / 2)
+        return token
+
+    # Audit
+
+    def _record(
+        self,
+        decision: Decision,
+        user: str,
+        app_name: str,
+        scope: Scope,
+        client_ip: str,
+        request_id: str,
+    ) -> bool:
+        return self._audit.enqueue(
+            AuditEntry(
+                ts=self._clock.now(),
+                actor=f"user:{user}",
+                action=Action.DECISION_ALLOWED if decision.allowed else Action.DECISION_DENIED,
+                outcome=Outcome.ALLOW if decision.allowed else Outcome.DENY,
+                target=f"app:{app_name}",
+                source=client_ip,
+                reason=",".join(decision.reasons),
+                details={
+                    "method": scope["method"],
+                    "path": scope["path"][:300],
+                    "rule": decision.rule_id,
+                    "detail": decision.detail,
+                    "request_id": request_id,
+                },
+            )
+        )
+
+    # Redirects to and from the portal
+
+    async def _to_portal(
+        self, scope: Scope, send: Send, app_name: str, cookies: dict[str, str]
+    ) -> None:
+        target = scope["path"]
+        query = scope.get("query_string", b"")
+        if query:
+            target += "?" + query.decode("latin-1")
+        full = self._config.app_url(app_name) + target
+        state = cookies.get(STATE_COOKIE) or new_token()
+        location = (
+            f"{self._config.portal_url}/authorize"
+            f"?rd={quote(full, safe='')}&state={quote(state, safe='')}"
+        )
+        await send_redirect(
+            send,
+            location,
+            headers=[
+                cookie_header(STATE_COOKIE, state, max_age=600, secure=self._config.secure_cookies)
+            ],
+        )
+
+    async def _control(
+        self, scope: Scope, send: Send, app_name: str, path: str, request_id: str
+    ) -> None:
+        if path == "/.nevertrust/callback":
+            await self._callback(scope, send, app_name, request_id)
+        elif path == "/.nevertrust/sign_out":
+            await send_redirect(send, self._config.portal_url + "/logout")
+        else:
+            await send_html(
+                send, 404, render_page(status=404, title="Not found", request_id=request_id)
+            )
+
+    async def _callback(self, scope: Scope, send: Send, app_name: str, request_id: str) -> None:
+        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        code = (params.get("code") or [""])[0]
+        cookies = parse_cookies(header(scope, b"cookie"))
+        state = cookies.get(STATE_COOKIE, "")
+        client_ip = scope["client"][0] if scope.get("client") else ""
+        user_agent = (header(scope, b"user-agent") or b"").decode("latin-1")
+        try:
+            token, record, target = await anyio.to_thread.run_sync(
+                lambda: self._auth.redeem_handoff(
+                    code, app_name=app_name, state=state, source_ip=client_ip, user_agent=user_agent
+                )
+            )
+        except InvalidHandoff as exc:
+            await send_html(
+                send,
+                400,
+                render_page(
+                    status=400,
+                    title="Sign-in could not be completed",
+                    message=exc.message + ".",
+                    links=[("Try again", "/")],
+                    request_id=request_id,
+                ),
+            )
+            return
+        self._sessions.put(record.id_hash, record)
+        path = _safe_target(target)  # the portal stored only path and query
+        max_age = max(0, int((record.expires_at - self._clock.now()).total_seconds()))
+        await send_redirect(
+            send,
+            path,
+            headers=[
+                cookie_header(
+                    APP_SESSION_COOKIE, token, max_age=max_age, secure=self._config.secure_cookies
+                ),
+                cookie_header(STATE_COOKIE, "", max_age=0, secure=self._config.secure_cookies),
+            ],
+        )

@@ -1,0 +1,153 @@
+"""Running the platform: the hot-path runtime around the services, and uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+
+from nevertrust.app import Services
+from nevertrust.control import ControlServer
+from nevertrust.demo import WhoAmI
+from nevertrust.domain import AccessRule, App, Principal
+from nevertrust.gateway import (
+    AssertionSigner,
+    Gateway,
+    GatewayConfig,
+    SessionCache,
+    SnapshotHolder,
+    UpstreamProxy,
+)
+from nevertrust.store.feed import ChangeFeedWatcher
+from nevertrust.web.api import build_api
+from nevertrust.web.asgi import HostRouter
+from nevertrust.web.portal import PortalContext, build_portal
+
+__all__ = ["Runtime", "serve"]
+
+_log = logging.getLogger("nevertrust.server")
+
+
+class Runtime:
+    """Everything a serving process holds beyond the services: caches, feed, writer."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        settings = services.settings
+
+        def source() -> tuple[list[App], list[AccessRule], list[Principal]]:
+            view = services.catalog.view()
+            return list(view.apps), list(view.rules), services.directory.principals()
+
+        self.snapshots = SnapshotHolder(source)
+        self.sessions = SessionCache(max_entries=settings.gateway.session_cache_size)
+        services.bus.subscribe(self.snapshots.on_event)
+        services.bus.subscribe(self.sessions.on_event)
+        self.watcher = ChangeFeedWatcher(
+            db=services.db, uow=services.uow, publish=services.bus.publish
+        )
+        self.control = ControlServer(path=settings.control_socket, sync=self.watcher.sync)
+        self.proxy = UpstreamProxy(timeout=settings.gateway.upstream_timeout_seconds)
+        self._signer: AssertionSigner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.gateway = Gateway(
+            config=GatewayConfig(
+                base_domain=settings.base_domain,
+                portal_url=settings.portal_url,
+                scheme=settings.public_scheme,
+                secure_cookies=settings.public_scheme == "https",
+                app_url=settings.app_url,
+            ),
+            snapshots=self.snapshots,
+            sessions=self.sessions,
+            auth=services.auth,
+            audit=services.audit,
+            signer=self._lazy_signer(),
+            proxy=self.proxy,
+            clock=services.clock,
+        )
+        portal = build_portal(PortalContext(services), api=build_api(services))
+        self.asgi = HostRouter(
+            portal_host=settings.portal_host,
+            portal_url=settings.portal_url,
+            portal=portal,
+            gateway=self.gateway,
+            on_startup=self.start,
+            on_shutdown=self.stop,
+        )
+
+    def _lazy_signer(self) -> AssertionSigner:
+        key = self.services.keys.active()
+        self._signer = AssertionSigner(
+            key=key,
+            issuer=self.services.settings.portal_url,
+            ttl_seconds=self.services.settings.gateway.assertion_ttl_seconds,
+        )
+        return self._signer
+
+    async def start(self) -> None:
+        # Order matters: fix the feed position first, then build state, so no change is
+        # lost between reading state and starting to watch.
+        self.watcher.start_position()
+        if not self.snapshots.rebuild():
+            raise RuntimeError("could not build the initial policy snapshot")
+        self.services.audit.start()
+        await self.control.start()
+        self._tasks.append(asyncio.create_task(self.watcher.run(), name="change-feed"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.control.stop()
+        await self.proxy.aclose()
+        self.services.audit.stop()
+
+
+class _QuietServer(uvicorn.Server):
+    """A second server in the same process: the main server owns signal handling."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+async def serve(services: Services, *, demo_port: int | None = None) -> None:
+    """Serve the platform (and, for ``nevertrust up``, the whoami demo upstream)."""
+    settings = services.settings
+    runtime = Runtime(services)
+    main = uvicorn.Server(_config(runtime.asgi, host=settings.bind, port=settings.port))
+    if demo_port is None:
+        await main.serve()
+        return
+    whoami = WhoAmI(
+        jwks_url=f"http://127.0.0.1:{settings.port}/.well-known/jwks.json",
+        jwks_host=settings.portal_host,
+        expected_issuer=settings.portal_url,
+        expected_audience=settings.app_url("whoami"),
+    )
+    demo = _QuietServer(_config(whoami, host="127.0.0.1", port=demo_port))
+    demo_task = asyncio.create_task(demo.serve())
+    try:
+        await main.serve()
+    finally:
+        demo.should_exit = True
+        await demo_task

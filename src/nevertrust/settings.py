@@ -1,0 +1,206 @@
+"""All configuration, read once, by one class.
+
+Values come from ``NEVERTRUST_*`` environment variables (nested areas use ``__``, e.g.
+``NEVERTRUST_GATEWAY__ASSERTION_TTL_SECONDS``), from an optional YAML file given to
+``nevertrust server --config FILE``, and from defaults. Nothing else in the code base reads
+the environment (ruff TID251 enforces it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nevertrust.errors import ConfigError
+
+__all__ = [
+    "AuditSettings",
+    "GatewaySettings",
+    "IdentitySettings",
+    "Settings",
+    "load_settings",
+]
+
+
+class GatewaySettings(BaseModel):
+    assertion_ttl_seconds: int = Field(
+        default=60, ge=10, le=3600, description="Lifetime of the signed identity assertion."
+    )
+    upstream_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long the proxy waits for an upstream."
+    )
+    session_cache_size: int = Field(
+        default=100_000, ge=100, description="Sessions held in the gateway's memory cache."
+    )
+
+
+class IdentitySettings(BaseModel):
+    session_lifetime_minutes: int = Field(
+        default=12 * 60, ge=5, description="Absolute lifetime of a login session."
+    )
+    handoff_code_ttl_seconds: int = Field(
+        default=60, ge=5, le=600, description="Lifetime of the one-time code for app hosts."
+    )
+    setup_link_ttl_hours: int = Field(
+        default=24, ge=1, description="Lifetime of a password setup link."
+    )
+    min_password_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
+
+
+class AuditSettings(BaseModel):
+    flush_interval_ms: int = Field(
+        default=50, ge=5, le=5000, description="How often queued audit records are written."
+    )
+    queue_limit: int = Field(
+        default=100_000,
+        ge=1000,
+        description="Queued records before requests are refused (fail closed).",
+    )
+
+
+class Settings(BaseSettings):
+    """NeverTrust settings. ``nevertrust config show`` prints every field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEVERTRUST_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path = Field(
+        default=Path(".nevertrust"),
+        description="Directory with the SQLite database, secret key and control socket.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at HOME/nevertrust.db.",
+    )
+    redis_url: str = Field(default="", description="Redis URL for the event bus; empty: none.")
+    bind: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")
+    base_domain: str = Field(
+        default="localhost", description="Apps are served at APP.BASE_DOMAIN, the portal at auth."
+    )
+    public_scheme: Literal["http", "https"] = Field(
+        default="http", description="Scheme users reach the platform with."
+    )
+    public_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port users reach the platform with; defaults to `port`.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File holding the 32-byte master key; default HOME/secret.key.",
+    )
+    log_format: Literal["console", "json"] = Field(default="console", description="Log output.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest log level written."
+    )
+    demo_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the demo whoami upstream (up only)."
+    )
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("scheme must be sqlite or postgresql")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("scheme must be redis, rediss or unix")
+        return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().lower().strip(".")
+        if not value or " " in value or "/" in value:
+            raise ValueError("must be a DNS name such as localhost or example.com")
+        return value
+
+    # Derived values; computed, never configured twice.
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'nevertrust.db').resolve()}"
+
+    @property
+    def effective_secret_key_file(self) -> Path:
+        return self.secret_key_file or self.home / "secret.key"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.home / "run" / "control.sock"
+
+    def _origin(self, host: str) -> str:
+        port = self.public_port or self.port
+        default = 443 if self.public_scheme == "https" else 80
+        suffix = "" if port == default else f":{port}"
+        return f"{self.public_scheme}://{host}{suffix}"
+
+    @property
+    def portal_host(self) -> str:
+        return f"auth.{self.base_domain}"
+
+    @property
+    def portal_url(self) -> str:
+        return self._origin(self.portal_host)
+
+    def app_host(self, app_name: str) -> str:
+        return f"{app_name}.{self.base_domain}"
+
+    def app_url(self, app_name: str) -> str:
+        return self._origin(self.app_host(app_name))
+
+
+def _format_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    value = first.get("input")
+    return f"config: bad {key} {value!r}: {first['msg']}"
+
+
+def load_settings(
+    *, config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build settings from the environment, an optional YAML file and explicit overrides.
+
+    Precedence, highest first: overrides (CLI flags), environment, file, defaults.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {config_file}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: {config_file} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config: {config_file} must hold a mapping of settings")
+        file_values = loaded or {}
+    try:
+        env_only = Settings()
+        env_set = {
+            name
+            for name in Settings.model_fields
+            if f"NEVERTRUST_{name.upper()}" in os.environ
+            or any(k.startswith(f"NEVERTRUST_{name.upper()}__") for k in os.environ)
+        }
+        merged: dict[str, Any] = dict(file_values)
+        merged.update({k: getattr(env_only, k) for k in env_set})
+        merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from exc

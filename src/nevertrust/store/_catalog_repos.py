@@ -1,0 +1,166 @@
+"""SQL repositories for apps, access rules and declarative config versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from nevertrust.apps.models import AppRecord, ConfigVersion, RuleRecord
+from nevertrust.errors import AlreadyExists
+from nevertrust.store.tables import access_rules, apps, config_versions, groups
+
+__all__ = ["SqlAppRepository", "SqlConfigRepository", "SqlRuleRepository", "rule_id_for"]
+
+
+def rule_id_for(app: str, group: str) -> str:
+    """Stable, readable rule identifier shown in decisions and audit records."""
+    return f"allow:{app}:{group}"
+
+
+def _app(row: Any) -> AppRecord:
+    return AppRecord(
+        id=row.id,
+        name=row.name,
+        upstream=row.upstream,
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlAppRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_by_name(self, name: str) -> AppRecord | None:
+        row = self._conn.execute(select(apps).where(apps.c.name == name)).first()
+        return None if row is None else _app(row)
+
+    def list(self) -> Sequence[AppRecord]:
+        return [_app(r) for r in self._conn.execute(select(apps).order_by(apps.c.name))]
+
+    def insert(self, *, name: str, upstream: str, description: str, now: datetime) -> int:
+        try:
+            result = self._conn.execute(
+                insert(apps).values(
+                    name=name,
+                    upstream=upstream,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        except IntegrityError as exc:
+            raise AlreadyExists(f"app {name!r} already exists", name=name) from exc
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def update(self, app_id: int, *, upstream: str, description: str, now: datetime) -> None:
+        self._conn.execute(
+            update(apps)
+            .where(apps.c.id == app_id)
+            .values(upstream=upstream, description=description, updated_at=now)
+        )
+
+    def delete(self, app_id: int) -> None:
+        self._conn.execute(delete(access_rules).where(access_rules.c.app_id == app_id))
+        self._conn.execute(delete(apps).where(apps.c.id == app_id))
+
+
+class SqlRuleRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def list(self) -> Sequence[RuleRecord]:
+        rows = self._conn.execute(
+            select(apps.c.name.label("app"), groups.c.name.label("group"), access_rules.c.origin)
+            .select_from(access_rules)
+            .join(apps, apps.c.id == access_rules.c.app_id)
+            .join(groups, groups.c.id == access_rules.c.group_id)
+            .order_by(apps.c.name, groups.c.name)
+        )
+        return [RuleRecord(rule_id_for(r.app, r.group), r.app, r.group, r.origin) for r in rows]
+
+    def insert(self, *, app_id: int, group_id: int, origin: str, now: datetime) -> bool:
+        exists = self._conn.execute(
+            select(access_rules.c.id).where(
+                and_(access_rules.c.app_id == app_id, access_rules.c.group_id == group_id)
+            )
+        ).first()
+        if exists:
+            return False
+        self._conn.execute(
+            insert(access_rules).values(
+                app_id=app_id, group_id=group_id, origin=origin, created_at=now
+            )
+        )
+        return True
+
+    def delete(self, *, app_id: int, group_id: int) -> bool:
+        result = self._conn.execute(
+            delete(access_rules).where(
+                and_(access_rules.c.app_id == app_id, access_rules.c.group_id == group_id)
+            )
+        )
+        return result.rowcount > 0
+
+    def delete_for_app(self, app_id: int) -> int:
+        result = self._conn.execute(delete(access_rules).where(access_rules.c.app_id == app_id))
+        return int(result.rowcount)
+
+
+def _version(row: Any) -> ConfigVersion:
+    return ConfigVersion(
+        version=row.version,
+        sha256=row.sha256,
+        source=row.source,
+        applied_by=row.applied_by,
+        applied_at=row.applied_at,
+        summary=row.summary,
+        document=row.document,
+    )
+
+
+class SqlConfigRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert(
+        self,
+        *,
+        document: str,
+        sha256: str,
+        source: str,
+        applied_by: str,
+        summary: str,
+        now: datetime,
+    ) -> int:
+        try:
+            result = self._conn.execute(
+                insert(config_versions).values(
+                    document=document,
+                    sha256=sha256,
+                    source=source[:500],
+                    applied_by=applied_by,
+                    applied_at=now,
+                    summary=summary,
+                )
+            )
+        except IntegrityError as exc:  # pragma: no cover - autoincrement key
+            raise AlreadyExists("config version already exists") from exc
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def list(self, *, limit: int = 50) -> Sequence[ConfigVersion]:
+        rows = self._conn.execute(
+            select(config_versions).order_by(config_versions.c.version.desc()).limit(limit)
+        )
+        return [_version(r) for r in rows]
+
+    def get(self, version: int) -> ConfigVersion | None:
+        row = self._conn.execute(
+            select(config_versions).where(config_versions.c.version == version)
+        ).first()
+        return None if row is None else _version(row)

@@ -1,0 +1,235 @@
+"""SQLAlchemy Core tables. The schema itself is owned by the Alembic migrations beside this.
+
+Rules that matter for security:
+- secrets never stored in clear: session ids, one-time codes and setup tokens are stored as
+  SHA-256 hashes (they are 256-bit random, so a plain hash cannot be brute-forced), passwords
+  as argon2id, signing keys encrypted with the master key.
+- ``change_log`` rows are written in the same transaction as the change they announce, so
+  a watcher never sees an event before its data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "access_rules",
+    "apps",
+    "audit_head",
+    "audit_log",
+    "change_log",
+    "config_versions",
+    "group_members",
+    "groups",
+    "handoff_codes",
+    "metadata",
+    "sessions",
+    "setup_tokens",
+    "signing_keys",
+    "users",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL does."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)  # noqa: S101 - driver contract, not input
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, default=""),
+    Column("email", String(320), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", String(500), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Index("ix_group_members_user_id", "user_id"),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("upstream", String(2000), nullable=False),
+    Column("description", String(500), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+access_rules = Table(
+    "access_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_id", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("origin", String(64), nullable=False, default="cli"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_access_rules_app_group", "app_id", "group_id", unique=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("parent_hash", String(64), nullable=True),
+    Column("app_name", String(63), nullable=True),
+    Column("auth_methods", String(200), nullable=False, default="pwd"),
+    Column("auth_time", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("source_ip", String(64), nullable=False, default=""),
+    Column("user_agent", String(300), nullable=False, default=""),
+    Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_parent_hash", "parent_hash"),
+)
+
+handoff_codes = Table(
+    "handoff_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("session_hash", String(64), nullable=False),
+    Column("app_name", String(63), nullable=False),
+    Column("target", String(4000), nullable=False),
+    Column("state_hash", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+setup_tokens = Table(
+    "setup_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_key_enc", LargeBinary, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+)
+
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("document", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("source", String(500), nullable=False, default=""),
+    Column("applied_by", String(200), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+)
+
+change_log = Table(
+    "change_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("topic", String(32), nullable=False),
+    Column("key", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500), nullable=False, default=""),
+    Column("source", String(200), nullable=False, default=""),
+    Column("outcome", String(32), nullable=False),
+    Column("reason", String(200), nullable=False, default=""),
+    Column("details", Text, nullable=False, default="{}"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_ts", "ts"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,28 @@
+"""The REST API under /api/v1 (OpenAPI at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from nevertrust import __version__
+from nevertrust.app import Services
+from nevertrust.web.api import apps, audit, users
+from nevertrust.web.errors import install_error_handlers
+
+__all__ = ["build_api"]
+
+
+def build_api(services: Services) -> FastAPI:
+    api = FastAPI(
+        title="NeverTrust API",
+        version=__version__,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.services = services
+    api.include_router(users.router)
+    api.include_router(apps.router)
+    api.include_router(audit.router)
+    install_error_handlers(api)
+    return api

@@ -1,0 +1,75 @@
+"""The root ASGI app: routes by Host to the portal, an app's gateway, or nowhere."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from nevertrust.gateway import Gateway
+from nevertrust.gateway.http import request_host, send_html
+from nevertrust.gateway.pages import render_page
+from nevertrust.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["HostRouter"]
+
+
+class HostRouter:
+    """Plain ASGI on purpose: this runs for every request, before anything else."""
+
+    def __init__(
+        self,
+        *,
+        portal_host: str,
+        portal_url: str,
+        portal: ASGIApp,
+        gateway: Gateway,
+        on_startup: Callable[[], Awaitable[None]],
+        on_shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._portal_host = portal_host
+        self._portal_url = portal_url
+        self._portal = portal
+        self._gateway = gateway
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            host = request_host(scope)
+            if host == self._portal_host:
+                await self._portal(scope, receive, send)
+                return
+            app_name = self._gateway.app_name_for(host)
+            if app_name is not None:
+                await self._gateway(scope, receive, send, app_name)
+                return
+            await send_html(
+                send,
+                404,
+                render_page(
+                    status=404,
+                    title="Nothing is published at this address",
+                    message="Open the portal to see the applications you can use.",
+                    links=[("Portal", self._portal_url + "/")],
+                ),
+            )
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            # Websocket proxying arrives with the gateway issue; refuse rather than bypass.
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._on_startup()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

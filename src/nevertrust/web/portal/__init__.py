@@ -1,0 +1,28 @@
+"""The portal at ``auth.<base domain>``: sign-in, hand-off, home, console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from nevertrust.web.portal import auth_pages, console, home
+from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
+
+__all__ = ["SESSION_COOKIE", "PortalContext", "build_portal"]
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
+    return Starlette(
+        routes=[
+            *auth_pages.routes(ctx),
+            *home.routes(ctx),
+            *console.routes(ctx),
+            Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
+            Mount("/api/v1", app=api),  # type: ignore[arg-type]
+        ]
+    )

@@ -1,0 +1,106 @@
+"""What every portal handler needs: services, templates, CSRF, and the signed-in user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from nevertrust.app import Services
+from nevertrust.identity import ADMIN_GROUP, SessionRecord, UserRecord
+from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
+
+__all__ = ["SESSION_COOKIE", "PortalContext", "SignedIn"]
+
+SESSION_COOKIE = "nt_session"
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    session: SessionRecord
+    user: UserRecord
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_GROUP in self.user.groups
+
+
+class PortalContext:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.csrf = CsrfTokens(services.master_key)
+        self.templates = Jinja2Templates(directory=str(_TEMPLATES))
+        self.secure_cookies = services.settings.public_scheme == "https"
+
+    def signed_in(self, request: Request) -> SignedIn | None:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        found = self.services.auth.portal_session(token) if token else None
+        return None if found is None else SignedIn(*found)
+
+    def client_ip(self, request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    def csrf_cookie(self, request: Request) -> tuple[str, bool]:
+        """The browser's CSRF cookie value, and whether it must be (re)set."""
+        existing = request.cookies.get(CSRF_COOKIE)
+        if existing and 20 <= len(existing) <= 100:
+            return existing, False
+        return self.csrf.new_cookie(), True
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        *,
+        status_code: int = 200,
+        signed_in: SignedIn | None = None,
+    ) -> HTMLResponse:
+        cookie, fresh = self.csrf_cookie(request)
+        response = self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "csrf_token": self.csrf.token_for(cookie),
+                "me": signed_in,
+                "portal_url": self.settings.portal_url,
+                **context,
+            },
+            status_code=status_code,
+        )
+        if fresh:
+            self.set_cookie(response, CSRF_COOKIE, cookie, max_age=None)
+        self.harden(response)
+        return response
+
+    def check_csrf(self, request: Request, token: str | None) -> None:
+        self.csrf.check(request.cookies.get(CSRF_COOKIE), token)
+
+    def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:
+        # Host-only (no domain=): a cookie for auth.<domain> never reaches app hosts.
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure_cookies,
+            httponly=True,
+            samesite="lax",
+        )
+
+    @staticmethod
+    def harden(response: Response) -> None:
+        response.headers["x-frame-options"] = "DENY"
+        response.headers["x-content-type-options"] = "nosniff"
+        response.headers["referrer-policy"] = "no-referrer"
+        response.headers["cache-control"] = "no-store"
+        response.headers["content-security-policy"] = (
+            "default-src 'self'; style-src 'self'; script-src 'self'; form-action 'self' "
+            "http: https:; frame-ancestors 'none'"
+        )

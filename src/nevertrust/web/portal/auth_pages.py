@@ -1,0 +1,181 @@
+"""Sign-in, hand-off to app hosts, and sign-out."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from nevertrust.identity import InvalidCredentials
+from nevertrust.web.csrf import CsrfFailed
+from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
+from nevertrust.web.redirects import AppTarget, parse_app_target
+
+__all__ = ["routes"]
+
+_MAX_FIELD = 1024
+
+
+def routes(ctx: PortalContext) -> list[Route]:
+    settings = ctx.settings
+    public_port = settings.public_port or settings.port
+
+    def app_target(rd: str) -> AppTarget | None:
+        return parse_app_target(
+            rd,
+            base_domain=settings.base_domain,
+            scheme=settings.public_scheme,
+            port=public_port,
+            is_registered=lambda name: ctx.services.catalog.find_app(name) is not None,
+        )
+
+    def login_form(
+        request: Request, *, error: str = "", status: int = 200, username: str = ""
+    ) -> Response:
+        return ctx.render(
+            request,
+            "login.html",
+            {
+                "error": error,
+                "username": username,
+                "rd": request.query_params.get("rd", "")[:4000],
+                "state": request.query_params.get("state", "")[:200],
+            },
+            status_code=status,
+        )
+
+    async def login_page(request: Request) -> Response:
+        signed_in = await run_in_threadpool(ctx.signed_in, request)
+        if signed_in is not None:
+            return _continue(
+                request.query_params.get("rd", ""), request.query_params.get("state", "")
+            )
+        return login_form(request)
+
+    def _continue(rd: str, state: str) -> Response:
+        if rd and state:
+            query = urlencode({"rd": rd, "state": state})
+            return RedirectResponse(f"/authorize?{query}", status_code=303)
+        return RedirectResponse("/", status_code=303)
+
+    async def login_submit(request: Request) -> Response:
+        form = await request.form()
+        username = str(form.get("username", ""))[:_MAX_FIELD].strip().lower()
+        password = str(form.get("password", ""))[:_MAX_FIELD]
+        rd = str(form.get("rd", ""))[:4000]
+        state = str(form.get("state", ""))[:200]
+        try:
+            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
+        except CsrfFailed as exc:
+            return ctx.render(
+                request,
+                "message.html",
+                {"title": "Form expired", "message": exc.message, "links": [("Sign in", "/login")]},
+                status_code=403,
+            )
+        if not username or not password:
+            request.scope["query_string"] = urlencode({"rd": rd, "state": state}).encode()
+            return login_form(
+                request, error="Enter your user name and password.", status=400, username=username
+            )
+        previous = await run_in_threadpool(ctx.signed_in, request)
+        try:
+            issued = await run_in_threadpool(
+                lambda: ctx.services.auth.login(
+                    username,
+                    password,
+                    source_ip=ctx.client_ip(request),
+                    user_agent=request.headers.get("user-agent", "")[:300],
+                )
+            )
+        except InvalidCredentials:
+            request.scope["query_string"] = urlencode({"rd": rd, "state": state}).encode()
+            return login_form(
+                request, error="Wrong user name or password.", status=401, username=username
+            )
+        if previous is not None:
+            # A browser signs in as one person at a time; end the earlier session.
+            await run_in_threadpool(
+                lambda: ctx.services.auth.logout(
+                    previous.session, actor=f"user:{previous.user.name}"
+                )
+            )
+        response = _continue(rd, state)
+        lifetime = int((issued.record.expires_at - issued.record.created_at).total_seconds())
+        ctx.set_cookie(response, SESSION_COOKIE, issued.token, max_age=lifetime)
+        ctx.harden(response)
+        return response
+
+    async def authorize(request: Request) -> Response:
+        rd = request.query_params.get("rd", "")
+        state = request.query_params.get("state", "")
+        signed_in = await run_in_threadpool(ctx.signed_in, request)
+        if signed_in is None:
+            query = urlencode({"rd": rd[:4000], "state": state[:200]})
+            return RedirectResponse(f"/login?{query}", status_code=303)
+        target = await run_in_threadpool(app_target, rd)
+        if target is None or not state or len(state) > 200:
+            # Not one of our registered apps (or a tampered link): go home, never elsewhere.
+            return RedirectResponse("/", status_code=303)
+        code = await run_in_threadpool(
+            lambda: ctx.services.auth.issue_handoff(
+                signed_in.session,
+                app_name=target.app,
+                target=target.path,
+                state=state,
+            )
+        )
+        callback = (
+            f"{settings.app_url(target.app)}/.nevertrust/callback?code={quote(code, safe='')}"
+        )
+        response = RedirectResponse(callback, status_code=303)
+        ctx.harden(response)
+        return response
+
+    async def logout_page(request: Request) -> Response:
+        signed_in = await run_in_threadpool(ctx.signed_in, request)
+        if signed_in is None:
+            return RedirectResponse("/login", status_code=303)
+        return ctx.render(request, "logout.html", {}, signed_in=signed_in)
+
+    async def logout_submit(request: Request) -> Response:
+        form = await request.form()
+        try:
+            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
+        except CsrfFailed as exc:
+            return ctx.render(
+                request,
+                "message.html",
+                {"title": "Form expired", "message": exc.message, "links": [("Back", "/logout")]},
+                status_code=403,
+            )
+        signed_in = await run_in_threadpool(ctx.signed_in, request)
+        if signed_in is not None:
+            actor = f"user:{signed_in.user.name}"
+            if form.get("everywhere"):
+                await run_in_threadpool(
+                    lambda: ctx.services.auth.revoke_user_sessions(
+                        signed_in.user.name, actor=actor, source_ip=ctx.client_ip(request)
+                    )
+                )
+            else:
+                await run_in_threadpool(
+                    lambda: ctx.services.auth.logout(
+                        signed_in.session, actor=actor, source_ip=ctx.client_ip(request)
+                    )
+                )
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        ctx.harden(response)
+        return response
+
+    return [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/authorize", authorize, methods=["GET"]),
+        Route("/logout", logout_page, methods=["GET"]),
+        Route("/logout", logout_submit, methods=["POST"]),
+    ]
