@@ -57,30 +57,39 @@ def sqlite_settings(home: Path) -> Settings:
 
 
 @pytest.fixture
-def services(sqlite_settings: Settings, clock: FixedClock, fast_passwords: Passwords) -> Iterator[Services]:
+def services(
+    sqlite_settings: Settings, clock: FixedClock, fast_passwords: Passwords
+) -> Iterator[Services]:
     """Real services on a fresh SQLite home."""
     svc = build_services(sqlite_settings, clock=clock, passwords=fast_passwords)
     yield svc
     svc.close()
 
 
-def _worker_database(base_url: str, worker: str) -> str:
-    """A database of our own per xdist worker, created fresh from the base one."""
-    name = f"nevertrust_test_{worker}"
-    admin = create_engine(
+def _admin_engine(base_url: str):  # type: ignore[no-untyped-def]
+    return create_engine(
         base_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
     )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base_url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="session")
-def postgres_base_url(worker_id: str) -> str:
+def postgres_base_url(worker_id: str) -> Iterator[str]:
+    """A database of our own per test run and xdist worker, dropped afterwards.
+
+    The run id (the xdist controller's pid, or ours) keeps two concurrent test runs on one
+    machine from dropping each other's databases.
+    """
     url = need_service("postgres", POSTGRES_URL)
-    return _worker_database(url, worker_id)
+    run_id = os.getppid() if worker_id != "master" else os.getpid()
+    name = f"nevertrust_test_{run_id}_{worker_id}"
+    admin = _admin_engine(url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture
