@@ -103,14 +103,12 @@ class ApplyService:
                     raise error(f"no user named {member!r}", ("groups", gi, "members", mi))
                 if member not in group.members:
                     uow.groups.add_member(group.id, user.id, now=now)
-                    uow.changes.record(ChangeEvent(Topic.USER, str(user.id)), now=now)
                     changes.append(f"group {group_spec.name}: added {member}")
             for member in group.members:
                 if member not in wanted:
                     user = uow.users.get_by_name(member)
                     if user is not None:
                         uow.groups.remove_member(group.id, user.id)
-                        uow.changes.record(ChangeEvent(Topic.USER, str(user.id)), now=now)
                         changes.append(f"group {group_spec.name}: removed {member}")
 
         listed = {app_spec.name for app_spec in doc.apps}
@@ -133,7 +131,6 @@ class ApplyService:
                         if app.upstream != spec.upstream
                         else f"app {spec.name}: description changed"
                     )
-            uow.changes.record(ChangeEvent(Topic.APP, spec.name), now=now)
             wanted_groups = set(spec.allow.groups)
             for gi, group_name in enumerate(spec.allow.groups):
                 group = uow.groups.get_by_name(group_name)
@@ -158,6 +155,5 @@ class ApplyService:
             for app in uow.apps.list():
                 if app.name not in listed:
                     uow.apps.delete(app.id)
-                    uow.changes.record(ChangeEvent(Topic.APP, app.name), now=now)
                     changes.append(f"app {app.name}: removed (not in file)")
         return changes
