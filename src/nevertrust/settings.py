@@ -9,6 +9,7 @@ the environment (ruff TID251 enforces it).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,7 +170,11 @@ def _format_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     value = first.get("input")
-    return f"config: bad {key} {value!r}: {first['msg']}"
+    if isinstance(value, str):
+        # A database or Redis URL may carry a password: never print it.
+        value = re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", value)
+    message = first["msg"].removeprefix("Value error, ")
+    return f"config: bad {key} {value!r}: {message}"
 
 
 def load_settings(
@@ -199,7 +204,13 @@ def load_settings(
             or any(k.startswith(f"NEVERTRUST_{name.upper()}__") for k in os.environ)
         }
         merged: dict[str, Any] = dict(file_values)
-        merged.update({k: getattr(env_only, k) for k in env_set})
+        for k in env_set:
+            value = getattr(env_only, k)
+            if isinstance(value, BaseModel) and isinstance(merged.get(k), dict):
+                # A nested area set partly in the file and partly in the environment:
+                # the environment wins key by key, not by replacing the whole area.
+                value = {**merged[k], **value.model_dump(exclude_unset=True)}
+            merged[k] = value
         merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return Settings(**merged)
     except ValidationError as exc:

@@ -96,14 +96,18 @@ class AccessDocument(_Strict):
     apps: tuple[AppSpec, ...] = ()
 
 
-def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
-    """The deepest node along ``loc`` that exists in the YAML tree."""
+def _node_at(root: yaml.Node, loc: tuple[int | str, ...], *, key: bool = False) -> yaml.Node:
+    """The deepest node along ``loc`` that exists in the YAML tree.
+
+    With ``key``, the last step stops at the mapping key rather than its value: an unknown
+    key is wrong where the key is written, and its value may start on another line.
+    """
     node = root
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.value == part:
-                    node = value_node
+                    node = key_node if key and index == len(loc) - 1 else value_node
                     break
             else:
                 return node
@@ -184,7 +188,7 @@ def parse_access_document(text: str, *, file: str) -> AccessDocument:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        mark = _node_at(root, loc).start_mark
+        mark = _node_at(root, loc, key=first["type"] == "extra_forbidden").start_mark
         where = ".".join(str(p) for p in loc) or "document"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigFileError(

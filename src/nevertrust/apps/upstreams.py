@@ -11,6 +11,11 @@ __all__ = ["validate_upstream"]
 
 def validate_upstream(url: str) -> str:
     """Return ``url`` normalised (no trailing slash) or raise naming what is wrong."""
+    # urlsplit silently drops tabs and newlines, so check the string that will be stored.
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url.strip()):
+        raise InvalidUpstream(
+            f"upstream {url!r} must not contain control characters or spaces", field="upstream"
+        )
     try:
         parts = urlsplit(url.strip())
         port = parts.port

@@ -29,8 +29,10 @@ class Passwords:
     def verify(self, password_hash: str | None, password: str) -> bool:
         """Check ``password``; with no hash, do the same work and return False."""
         try:
-            return self._hasher.verify(password_hash or self._dummy, password) and (
-                password_hash is not None
+            # bool(), not "is not None": an empty stored hash also means "no password", and
+            # the dummy's password is public, so it must never count as a match.
+            return self._hasher.verify(password_hash or self._dummy, password) and bool(
+                password_hash
             )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False

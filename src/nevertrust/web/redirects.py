@@ -28,7 +28,7 @@ def parse_app_target(
     Rejects other schemes, hosts outside the base domain, nested subdomains, other ports,
     user-info tricks (``http://app.localhost@evil``), backslashes and control characters.
     """
-    if not url or len(url) > 4000 or any(ord(c) < 0x21 or c == "\\" for c in url):
+    if not url or len(url) > 4000 or any(ord(c) < 0x21 or c in "\\\x7f" for c in url):
         return None
     try:
         parts = urlsplit(url)
@@ -38,7 +38,8 @@ def parse_app_target(
     if parts.scheme != scheme or parts.username is not None or parts.password is not None:
         return None
     default_port = 443 if scheme == "https" else 80
-    if (url_port or default_port) != port:
+    # An explicit ':0' is not the default port; only an absent port means the default.
+    if (default_port if url_port is None else url_port) != port:
         return None
     host = (parts.hostname or "").lower()
     suffix = "." + base_domain

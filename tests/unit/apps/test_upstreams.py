@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from nevertrust.apps import InvalidUpstream, validate_upstream
+from nevertrust.errors import InvalidInput
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("http://127.0.0.1:9001", "http://127.0.0.1:9001"),
+        ("http://127.0.0.1:9001/", "http://127.0.0.1:9001"),
+        ("https://wiki.internal", "https://wiki.internal"),
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        ("  http://host/base/  ", "http://host/base"),
+        ("http://host/base//", "http://host/base"),
+    ],
+)
+def test_accepts_http_and_https_origins(url: str, normalised: str) -> None:
+    assert validate_upstream(url) == normalised
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://host", "scheme must be http or https, got 'ftp'"),
+        ("file:///etc/passwd", "scheme must be http or https, got 'file'"),
+        ("unix:///run/app.sock", "scheme must be http or https, got 'unix'"),
+        ("host:8080", "scheme must be http or https, got 'host'"),
+        ("127.0.0.1:8080", "scheme must be http or https"),
+        ("", "scheme must be http or https, got 'none'"),
+        ("http://", "has no host"),
+        ("http:///path", "has no host"),
+        ("http://user:pw@host", "must not carry credentials"),
+        ("http://user@host", "must not carry credentials"),
+        ("http://host/?a=1", "must not have a query or fragment"),
+        ("http://host/#frag", "must not have a query or fragment"),
+        ("http://host:99999", "is not a URL"),
+        ("http://host:port", "is not a URL"),
+        ("http://[::1", "is not a URL"),
+        ("http://ho\nst", "control characters or spaces"),
+        ("http://host/a b", "control characters or spaces"),
+        ("http://host\t/", "control characters or spaces"),
+        ("http://host/\x00", "control characters or spaces"),
+    ],
+)
+def test_rejects_bad_upstreams_naming_the_problem(url: str, message: str) -> None:
+    with pytest.raises(InvalidUpstream) as info:
+        validate_upstream(url)
+    assert message in info.value.message
+    assert repr(url) in info.value.message or url == ""
+    assert info.value.details == {"field": "upstream"}
+
+
+def test_invalid_upstream_is_invalid_input_with_its_own_code() -> None:
+    assert issubclass(InvalidUpstream, InvalidInput)
+    assert InvalidUpstream.code == "invalid-upstream"
+    assert InvalidUpstream.http_status == 400
