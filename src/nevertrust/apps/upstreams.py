@@ -29,7 +29,11 @@ def validate_upstream(url: str) -> str:
     if not parts.hostname:
         raise InvalidUpstream(f"upstream {url!r} has no host", field="upstream")
     if parts.username or parts.password:
-        raise InvalidUpstream(f"upstream {url!r} must not carry credentials", field="upstream")
+        # Do not echo the URL: the credentials in it are exactly what must not be printed.
+        raise InvalidUpstream(
+            f"upstream for host {parts.hostname!r} must not carry credentials (user:password@)",
+            field="upstream",
+        )
     if parts.query or parts.fragment:
         raise InvalidUpstream(
             f"upstream {url!r} must not have a query or fragment", field="upstream"

@@ -273,7 +273,10 @@ class Gateway:
     async def _to_portal(
         self, scope: Scope, send: Send, app_name: str, cookies: dict[str, str]
     ) -> None:
-        target = scope["path"]
+        # The raw (still percent-encoded) path: the decoded one may hold characters that
+        # are not valid in a URL, and the user must come back to exactly what they asked.
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = raw_path.decode("latin-1")
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")

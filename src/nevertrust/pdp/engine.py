@@ -22,9 +22,11 @@ def _evaluate(request: AccessRequest, snapshot: PolicySnapshot) -> Decision:
     allowed = compiled.allowed_groups
     if not allowed:
         return Decision.deny(Reason.NO_RULE_FOR_APP, detail=f"app {request.app!r} has no rules")
-    for group in principal.groups:
-        rule_id = allowed.get(group)
-        if rule_id is not None:
+    # Walk the app's rules (in their stored order), not the user's groups: a frozenset's
+    # order differs between processes, and every replica must name the same rule.
+    groups = principal.groups
+    for group, rule_id in allowed.items():
+        if group in groups:
             return Decision.allow(
                 Reason.ALLOWED_BY_GROUP, rule_id=rule_id, detail=f"member of group {group!r}"
             )
