@@ -197,3 +197,16 @@ def test_allows_iff_enabled_and_groups_intersect_allowed_groups(
         assert decision.rule_id is None
         assert len(decision.reasons) == 1
         assert decision.reasons[0] is not Reason.ALLOWED_BY_GROUP
+
+
+def test_names_the_first_stored_rule_when_several_groups_allow() -> None:
+    # Every replica must record the same rule id, whatever the set order of the user's groups.
+    snapshot = compile_snapshot(
+        version=1,
+        apps=[App("wiki", "http://wiki")],
+        rules=[AccessRule("allow:wiki:b", "wiki", "b"), AccessRule("allow:wiki:a", "wiki", "a")],
+    )
+    for groups in (frozenset({"a", "b"}), frozenset({"b", "a"}), frozenset({"z", "a", "b"})):
+        principal = Principal(user_id=1, name="u", groups=groups)
+        decision = decide(AccessRequest(principal, "wiki"), snapshot)
+        assert decision.rule_id == "allow:wiki:b"
