@@ -168,7 +168,9 @@ def routes(ctx: PortalContext) -> list[Route]:
                     )
                 )
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        # Same attributes as when it was set (HttpOnly, SameSite, Secure), not Starlette's
+        # delete_cookie defaults, which drop HttpOnly and Secure.
+        ctx.set_cookie(response, SESSION_COOKIE, "", max_age=0)
         ctx.harden(response)
         return response
 
