@@ -12,8 +12,6 @@ from nevertrust.app import Services, build_services
 from nevertrust.cli._context import settings_from
 from nevertrust.errors import AlreadyExists
 from nevertrust.identity import ADMIN_GROUP
-from nevertrust.logging import configure_logging
-from nevertrust.server import serve
 from nevertrust.settings import Settings
 
 __all__ = ["config_app", "server", "up"]
@@ -88,6 +86,11 @@ def _banner(settings: Settings, lines: list[str], *, demo: bool) -> str:
 
 def up(ctx: typer.Context) -> None:
     """Initialise the home if needed, bootstrap an admin and the demo app, and serve."""
+    # The web stack is imported only by the commands that serve: every other command
+    # starts faster for not loading it.
+    from nevertrust.logging import configure_logging
+    from nevertrust.server import serve
+
     settings = settings_from(ctx)
     configure_logging(settings)
     demo_port = settings.demo_port or settings.port + 1
@@ -105,6 +108,9 @@ def server(
     config: Path | None = typer.Option(None, "--config", help="YAML file of settings."),
 ) -> None:
     """Serve the platform with the given settings (no bootstrap, no demo app)."""
+    from nevertrust.logging import configure_logging
+    from nevertrust.server import serve
+
     settings = settings_from(ctx, config_file=config)
     configure_logging(settings)
     svc = build_services(settings)

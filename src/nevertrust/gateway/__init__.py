@@ -1,6 +1,13 @@
-"""Enforcement point: identity-aware reverse proxy and signed identity assertions."""
+"""Enforcement point: identity-aware reverse proxy and signed identity assertions.
+
+The proxy and its HTTP client load on first use (PEP 562), so that commands which only
+need the key service or the assertion verifier (the CLI, upstream helpers) start fast.
+"""
 
 from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from nevertrust.gateway.assertion import (
     ASSERTION_HEADER,
@@ -8,10 +15,17 @@ from nevertrust.gateway.assertion import (
     InvalidAssertion,
     verify_assertion,
 )
-from nevertrust.gateway.enforcer import APP_SESSION_COOKIE, STATE_COOKIE, Gateway, GatewayConfig
 from nevertrust.gateway.keys import KeyService, SigningKey
-from nevertrust.gateway.proxy import UpstreamProxy
-from nevertrust.gateway.state import SessionCache, SnapshotHolder
+
+if TYPE_CHECKING:
+    from nevertrust.gateway.enforcer import (
+        APP_SESSION_COOKIE,
+        STATE_COOKIE,
+        Gateway,
+        GatewayConfig,
+    )
+    from nevertrust.gateway.proxy import UpstreamProxy
+    from nevertrust.gateway.state import SessionCache, SnapshotHolder
 
 __all__ = [
     "APP_SESSION_COOKIE",
@@ -28,3 +42,20 @@ __all__ = [
     "UpstreamProxy",
     "verify_assertion",
 ]
+
+_LAZY = {
+    "APP_SESSION_COOKIE": "nevertrust.gateway.enforcer",
+    "STATE_COOKIE": "nevertrust.gateway.enforcer",
+    "Gateway": "nevertrust.gateway.enforcer",
+    "GatewayConfig": "nevertrust.gateway.enforcer",
+    "UpstreamProxy": "nevertrust.gateway.proxy",
+    "SessionCache": "nevertrust.gateway.state",
+    "SnapshotHolder": "nevertrust.gateway.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nevertrust.gateway' has no attribute {name!r}")
+    return getattr(import_module(module), name)
