@@ -26,7 +26,7 @@ from nevertrust.web.api import build_api
 from nevertrust.web.asgi import HostRouter
 from nevertrust.web.portal import PortalContext, build_portal
 
-__all__ = ["Runtime", "serve"]
+__all__ = ["Runtime", "run", "serve"]
 
 _log = logging.getLogger("nevertrust.server")
 
@@ -128,6 +128,19 @@ def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+def run(services: Services, *, demo_port: int | None = None) -> None:
+    """Serve until stopped, on uvloop when it is installed (uvicorn[standard] brings it).
+
+    ``uvicorn.Server.serve`` does not pick the event loop itself; only ``uvicorn.run`` does.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(serve(services, demo_port=demo_port))
+    else:
+        uvloop.run(serve(services, demo_port=demo_port))
 
 
 async def serve(services: Services, *, demo_port: int | None = None) -> None:

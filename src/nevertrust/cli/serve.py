@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def up(ctx: typer.Context) -> None:
     # The web stack is imported only by the commands that serve: every other command
     # starts faster for not loading it.
     from nevertrust.logging import configure_logging
-    from nevertrust.server import serve
+    from nevertrust.server import run
 
     settings = settings_from(ctx)
     configure_logging(settings)
@@ -98,7 +97,7 @@ def up(ctx: typer.Context) -> None:
     try:
         lines = _bootstrap(svc, demo_port)
         typer.echo(_banner(settings, lines, demo=True))
-        asyncio.run(serve(svc, demo_port=demo_port))
+        run(svc, demo_port=demo_port)
     finally:
         svc.close()
 
@@ -109,14 +108,14 @@ def server(
 ) -> None:
     """Serve the platform with the given settings (no bootstrap, no demo app)."""
     from nevertrust.logging import configure_logging
-    from nevertrust.server import serve
+    from nevertrust.server import run
 
     settings = settings_from(ctx, config_file=config)
     configure_logging(settings)
     svc = build_services(settings)
     try:
         typer.echo(_banner(settings, [], demo=False))
-        asyncio.run(serve(svc))
+        run(svc)
     finally:
         svc.close()
 
