@@ -136,9 +136,9 @@ def test_error_message_leads_with_file_line_and_column() -> None:
             "- apps\n- groups\n",
             1,
             1,
-            "expected a mapping with 'apps' and 'groups' at the top, got list",
+            "expected a mapping with 'apps:' and/or 'groups:' at the top, got list",
         ),
-        ("hello\n", 1, 1, "expected a mapping with 'apps' and 'groups' at the top, got str"),
+        ("hello\n", 1, 1, "expected a mapping with 'apps:' and/or 'groups:' at the top, got str"),
     ],
     ids=[
         "bad_yaml_unclosed_list",
