@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from nevertrust.domain.decision import Decision, Effect, Reason
-from nevertrust.domain.models import AccessRequest, AccessRule, App, Principal
+from nevertrust.domain.decision import Decision, Effect, Reason, RuleTrace, StepUp, explain
+from nevertrust.domain.models import (
+    AccessRequest,
+    AccessRule,
+    App,
+    DeviceState,
+    Principal,
+    RiskLevel,
+)
 from nevertrust.domain.names import validate_name
 
 __all__ = [
@@ -11,8 +18,13 @@ __all__ = [
     "AccessRule",
     "App",
     "Decision",
+    "DeviceState",
     "Effect",
     "Principal",
     "Reason",
+    "RiskLevel",
+    "RuleTrace",
+    "StepUp",
+    "explain",
     "validate_name",
 ]

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
 
-__all__ = ["AccessRequest", "AccessRule", "App", "Principal"]
+__all__ = [
+    "AccessRequest",
+    "AccessRule",
+    "App",
+    "DeviceState",
+    "Principal",
+    "RiskLevel",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +31,7 @@ class Principal:
     enabled: bool = True
     display_name: str = ""
     email: str = ""
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +41,60 @@ class App:
     name: str
     upstream: str
     description: str = ""
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class AccessRule:
-    """Members of ``group`` may use ``app``. The minimal rule until the policy language lands."""
+    """Members of ``group`` may use ``app``: the shorthand rule of ``apps allow``."""
 
     rule_id: str
     app: str
     group: str
 
 
+class RiskLevel(StrEnum):
+    """Ordered: ``low < medium < high < critical``."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RISK_RANK[self]
+
+
+_RISK_RANK = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What is known about the device a request comes from."""
+
+    device_id: str
+    compliant: bool
+    managed: bool = False
+    platform: str = ""
+    posture: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class AccessRequest:
-    """One request to decide: who, to what, from where."""
+    """One request to decide: who, on what, to what, in what context.
+
+    Attributes that are unknown stay None/empty; a condition about an unknown attribute
+    is false (see docs/policy.md).
+    """
 
     principal: Principal
     app: str
     method: str = "GET"
     path: str = "/"
     source_ip: str = ""
+    auth_methods: frozenset[str] = frozenset()
+    auth_time: datetime | None = None
+    device: DeviceState | None = None
+    country: str | None = None
+    risk: RiskLevel | None = None

@@ -21,7 +21,7 @@ import anyio.to_thread
 from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
-from nevertrust.domain import AccessRequest, Decision
+from nevertrust.domain import AccessRequest, Decision, Effect
 from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
 from nevertrust.gateway.http import (
     cookie_header,
@@ -45,6 +45,11 @@ APP_SESSION_COOKIE = "nt_app_session"
 STATE_COOKIE = "_nt_state"
 _OUR_COOKIES = frozenset({APP_SESSION_COOKIE, STATE_COOKIE})
 _CONTROL_PREFIX = "/.nevertrust/"
+_DENY_TITLES = {
+    Effect.DENY: "You don't have access to this application",
+    Effect.STEP_UP: "This application needs a stronger sign-in",
+    Effect.REQUIRE_DEVICE: "This application needs a compliant device",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +119,21 @@ class Gateway:
             return
         client_ip = scope["client"][0] if scope.get("client") else ""
         decision = decide(
-            AccessRequest(principal, app_name, scope["method"], path, client_ip), snapshot.policy
+            AccessRequest(
+                principal,
+                app_name,
+                scope["method"],
+                path,
+                client_ip,
+                auth_methods=session.auth_methods,
+                auth_time=session.auth_time,
+            ),
+            snapshot.policy,
+            now,
         )
-        if not self._record(decision, principal.name, app_name, scope, client_ip, request_id):
+        if not self._record(
+            decision, principal.name, app_name, scope, client_ip, request_id, principal.groups
+        ):
             await send_html(
                 send,
                 503,
@@ -135,11 +152,13 @@ class Gateway:
                 403,
                 render_page(
                     status=403,
-                    title="You don't have access to this application",
+                    title=_DENY_TITLES.get(decision.effect, _DENY_TITLES[Effect.DENY]),
                     reasons=[
                         (str(r), e)
                         for r, e in zip(decision.reasons, decision.explanations, strict=False)
                     ],
+                    rule=decision.rule_id or "",
+                    trace=[(t.rule_id, t.failed_condition, t.detail) for t in decision.trace[:10]],
                     links=[
                         ("Portal", self._config.portal_url + "/"),
                         ("Sign out", "/.nevertrust/sign_out"),
@@ -228,7 +247,7 @@ class Gateway:
             name=name,
             groups=sorted(groups),
             email=email,
-            auth_methods=session.auth_methods,
+            auth_methods=sorted(session.auth_methods),
             auth_time=session.auth_time,
             now=now,
         )
@@ -248,6 +267,7 @@ class Gateway:
         scope: Scope,
         client_ip: str,
         request_id: str,
+        groups: frozenset[str],
     ) -> bool:
         return self._audit.enqueue(
             AuditEntry(
@@ -258,15 +278,30 @@ class Gateway:
                 target=f"app:{app_name}",
                 source=client_ip,
                 reason=",".join(decision.reasons),
-                details={
-                    "method": scope["method"],
-                    "path": scope["path"][:300],
-                    "rule": decision.rule_id,
-                    "detail": decision.detail,
-                    "request_id": request_id,
-                },
+                details=self._details(decision, scope, request_id, groups),
             )
         )
+
+    @staticmethod
+    def _details(
+        decision: Decision, scope: Scope, request_id: str, groups: frozenset[str]
+    ) -> dict[str, object]:
+        """What replay needs to re-decide this request later, and what report-only says."""
+        details: dict[str, object] = {
+            "method": scope["method"],
+            "path": scope["path"][:300],
+            "rule": decision.rule_id,
+            "detail": decision.detail[:500],
+            "request_id": request_id,
+            "groups": sorted(groups),
+        }
+        if decision.shadow is not None:
+            details["report_only"] = {
+                "effect": str(decision.shadow.effect),
+                "reasons": [str(r) for r in decision.shadow.reasons],
+                "rule": decision.shadow.rule_id,
+            }
+        return details
 
     # Redirects to and from the portal
 

@@ -81,7 +81,7 @@ class CachedSession:
     user_id: int
     parent_hash: str | None
     app_name: str | None
-    auth_methods: tuple[str, ...]
+    auth_methods: frozenset[str]
     auth_time: datetime
     expires_at: datetime
     revoked: bool
@@ -114,7 +114,7 @@ class SessionCache:
                 user_id=record.user_id,
                 parent_hash=record.parent_hash,
                 app_name=record.app_name,
-                auth_methods=record.auth_methods,
+                auth_methods=frozenset(record.auth_methods),
                 auth_time=record.auth_time,
                 expires_at=record.expires_at,
                 revoked=record.revoked_at is not None,

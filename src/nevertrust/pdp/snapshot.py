@@ -1,50 +1,158 @@
 """An immutable, compiled view of apps and rules, rebuilt whole on every change.
 
-Lookups on the hot path are one dict access by app name; cost does not grow with rules
-for other apps.
+Rules are indexed by app and split by effect, so a decision looks at the rules of one app
+only: cost does not grow with rules for other apps. Report-only rules are kept apart and
+evaluated only to report what they would change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from nevertrust.domain import AccessRule, App
+from nevertrust.domain import AccessRule, App, StepUp
+from nevertrust.pdp.conditions import Condition, build_conditions
+from nevertrust.pdp.conditions.identity import groups as groups_condition
+from nevertrust.pdp.language import Policy, PolicyDocument
 
-__all__ = ["CompiledApp", "PolicySnapshot", "compile_snapshot"]
+__all__ = ["CompiledApp", "CompiledRule", "PolicySnapshot", "RuleSet", "compile_snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule_id: str  # "policy/rule", or "allow:app:group" for `apps allow` rules
+    effect: str  # allow | deny | step-up | require-device
+    conditions: tuple[Condition, ...]
+    step_up: StepUp | None = None
+    group_rule: bool = False  # from `apps allow`: explained as group membership
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    deny: tuple[CompiledRule, ...] = ()
+    allow: tuple[CompiledRule, ...] = ()
+    require_device: tuple[CompiledRule, ...] = ()
+    step_up: tuple[CompiledRule, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.deny or self.allow or self.require_device or self.step_up)
+
+    def merged(self, other: RuleSet) -> RuleSet:
+        return RuleSet(
+            self.deny + other.deny,
+            self.allow + other.allow,
+            self.require_device + other.require_device,
+            self.step_up + other.step_up,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledApp:
     app: App
-    # group name -> rule id; the first rule listed for a group wins the id.
-    allowed_groups: Mapping[str, str]
+    enforced: RuleSet
+    # Enforced plus report-only rules: what would be decided if report-only were enforced.
+    shadow: RuleSet | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PolicySnapshot:
     version: int
     apps: Mapping[str, CompiledApp]
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def app(self, name: str) -> CompiledApp | None:
         return self.apps.get(name)
 
 
+def _targets(policy: Policy, apps: list[App]) -> list[App]:
+    names = set(policy.apps or [])
+    every = "*" in names
+    labels = policy.app_labels or {}
+    chosen = []
+    for app in apps:
+        by_name = every or app.name in names
+        by_label = bool(labels) and all(app.labels.get(k) == v for k, v in labels.items())
+        if by_name or by_label:
+            chosen.append(app)
+    return chosen
+
+
+def _compile_rule(policy: Policy, index: int) -> CompiledRule:
+    rule = policy.rules[index]
+    step_up = None
+    if rule.effect == "step-up":
+        spec = rule.step_up
+        step_up = (
+            StepUp(frozenset(spec.methods), spec.max_age_seconds)
+            if spec is not None
+            else StepUp(frozenset({"otp", "webauthn"}), 15 * 60)
+        )
+    return CompiledRule(
+        rule_id=f"{policy.name}/{rule.name}",
+        effect=rule.effect,
+        conditions=build_conditions(rule.when),
+        step_up=step_up,
+    )
+
+
+def _add(buckets: dict[str, list[CompiledRule]], rule: CompiledRule) -> None:
+    buckets[rule.effect].append(rule)
+
+
+def _ruleset(buckets: dict[str, list[CompiledRule]]) -> RuleSet:
+    return RuleSet(
+        deny=tuple(buckets["deny"]),
+        allow=tuple(buckets["allow"]),
+        require_device=tuple(buckets["require-device"]),
+        step_up=tuple(buckets["step-up"]),
+    )
+
+
+def _empty_buckets() -> dict[str, list[CompiledRule]]:
+    return {"deny": [], "allow": [], "require-device": [], "step-up": []}
+
+
 def compile_snapshot(
-    *, version: int, apps: Iterable[App], rules: Iterable[AccessRule]
+    *,
+    version: int,
+    apps: Iterable[App],
+    rules: Iterable[AccessRule],
+    policies: PolicyDocument | None = None,
 ) -> PolicySnapshot:
-    """Index rules by app. Rules naming an app that does not exist are ignored."""
-    by_app: dict[str, dict[str, str]] = {}
+    """Index rules by app. Rules naming apps that do not exist are left out (with a warning)."""
     app_list = list(apps)
-    for app in app_list:
-        by_app[app.name] = {}
-    for rule in rules:
-        groups = by_app.get(rule.app)
-        if groups is not None:
-            groups.setdefault(rule.group, rule.rule_id)
-    compiled = {
-        app.name: CompiledApp(app=app, allowed_groups=MappingProxyType(by_app[app.name]))
-        for app in app_list
+    known = {app.name for app in app_list}
+    enforced: dict[str, dict[str, list[CompiledRule]]] = {
+        a.name: _empty_buckets() for a in app_list
     }
-    return PolicySnapshot(version=version, apps=MappingProxyType(compiled))
+    report: dict[str, dict[str, list[CompiledRule]]] = {a.name: _empty_buckets() for a in app_list}
+    warnings: list[str] = []
+    for rule in rules:
+        if rule.app in enforced:
+            _add(
+                enforced[rule.app],
+                CompiledRule(
+                    rule.rule_id, "allow", (groups_condition(frozenset({rule.group})),), None, True
+                ),
+            )
+    for policy in policies.policies if policies else []:
+        if policy.mode == "disabled":
+            continue
+        for name in policy.apps or []:
+            if name != "*" and name not in known:
+                warnings.append(f"policy {policy.name!r} names app {name!r}, which does not exist")
+        targets = _targets(policy, app_list)
+        compiled = [_compile_rule(policy, i) for i in range(len(policy.rules))]
+        destination = enforced if policy.mode == "enforce" else report
+        for app in targets:
+            for rule_compiled in compiled:
+                _add(destination[app.name], rule_compiled)
+    result: dict[str, CompiledApp] = {}
+    for app in app_list:
+        enforced_set = _ruleset(enforced[app.name])
+        report_set = _ruleset(report[app.name])
+        shadow = None if report_set.empty else enforced_set.merged(report_set)
+        result[app.name] = CompiledApp(app=app, enforced=enforced_set, shadow=shadow)
+    return PolicySnapshot(version=version, apps=MappingProxyType(result), warnings=tuple(warnings))

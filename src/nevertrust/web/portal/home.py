@@ -26,7 +26,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         return [
             (app.name, services.settings.app_url(app.name), app.description)
             for app in view.apps
-            if decide(AccessRequest(principal, app.name), snapshot).allowed
+            if decide(AccessRequest(principal, app.name), snapshot, services.clock.now()).allowed
         ]
 
     async def home(request: Request) -> Response:
