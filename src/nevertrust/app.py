@@ -13,6 +13,7 @@ from nevertrust.control import request_sync
 from nevertrust.crypto import MasterKey, load_or_create_master_key
 from nevertrust.gateway import KeyService
 from nevertrust.identity import AuthService, DirectoryService, Passwords
+from nevertrust.policy import PolicyService
 from nevertrust.settings import Settings
 from nevertrust.store import Database, SqlUnitOfWorkFactory, upgrade
 
@@ -34,6 +35,7 @@ class Services:
     apply: ApplyService
     audit: AuditLog
     keys: KeyService
+    policy: PolicyService
 
     def notify_server(self) -> bool:
         """After a write from another process (the CLI), make a running server catch up."""
@@ -97,4 +99,5 @@ def build_services(
             queue_limit=settings.audit.queue_limit,
         ),
         keys=KeyService(uow=uow, clock=clock, master_key=master_key),
+        policy=PolicyService(uow=uow, clock=clock),
     )

@@ -22,6 +22,7 @@ from nevertrust.identity.ports import (
     SetupTokenRepository,
     UserRepository,
 )
+from nevertrust.policy.ports import PolicyRepository
 
 __all__ = ["ChangeRepository", "UnitOfWork", "UnitOfWorkFactory"]
 
@@ -69,6 +70,9 @@ class UnitOfWork(Protocol):
 
     @property
     def keys(self) -> KeyRepository: ...
+
+    @property
+    def policies(self) -> PolicyRepository: ...
 
     @property
     def pending_events(self) -> list[ChangeEvent]: ...

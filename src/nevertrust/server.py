@@ -21,6 +21,7 @@ from nevertrust.gateway import (
     SnapshotHolder,
     UpstreamProxy,
 )
+from nevertrust.pdp import PolicyDocument
 from nevertrust.store.feed import ChangeFeedWatcher
 from nevertrust.web.api import build_api
 from nevertrust.web.asgi import HostRouter
@@ -38,9 +39,14 @@ class Runtime:
         self.services = services
         settings = services.settings
 
-        def source() -> tuple[list[App], list[AccessRule], list[Principal]]:
+        def source() -> tuple[list[App], list[AccessRule], list[Principal], PolicyDocument | None]:
             view = services.catalog.view()
-            return list(view.apps), list(view.rules), services.directory.principals()
+            return (
+                list(view.apps),
+                list(view.rules),
+                services.directory.principals(),
+                services.policy.active_document(),
+            )
 
         self.snapshots = SnapshotHolder(source)
         self.sessions = SessionCache(max_entries=settings.gateway.session_cache_size)

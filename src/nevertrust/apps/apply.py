@@ -117,19 +117,31 @@ class ApplyService:
             app = uow.apps.get_by_name(spec.name)
             if app is None:
                 app_id = uow.apps.insert(
-                    name=spec.name, upstream=spec.upstream, description=spec.description, now=now
+                    name=spec.name,
+                    upstream=spec.upstream,
+                    description=spec.description,
+                    now=now,
+                    labels=spec.labels,
                 )
                 changes.append(f"app {spec.name}: created with upstream {spec.upstream}")
             else:
                 app_id = app.id
-                if (app.upstream, app.description) != (spec.upstream, spec.description):
+                if (app.upstream, app.description, dict(app.labels)) != (
+                    spec.upstream,
+                    spec.description,
+                    spec.labels,
+                ):
                     uow.apps.update(
-                        app_id, upstream=spec.upstream, description=spec.description, now=now
+                        app_id,
+                        upstream=spec.upstream,
+                        description=spec.description,
+                        now=now,
+                        labels=spec.labels,
                     )
                     changes.append(
                         f"app {spec.name}: upstream {app.upstream} -> {spec.upstream}"
                         if app.upstream != spec.upstream
-                        else f"app {spec.name}: description changed"
+                        else f"app {spec.name}: description or labels changed"
                     )
             wanted_groups = set(spec.allow.groups)
             for gi, group_name in enumerate(spec.allow.groups):

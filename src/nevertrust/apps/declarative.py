@@ -75,6 +75,9 @@ class AppSpec(_Strict):
     name: str
     upstream: str
     description: str = Field(default="", max_length=500)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels policies can select apps by (app_labels)."
+    )
     allow: AllowSpec = Field(default_factory=AllowSpec)
 
     @field_validator("name")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = ["AppRecord", "ConfigVersion", "RuleRecord"]
@@ -16,6 +17,7 @@ class AppRecord:
     description: str
     created_at: datetime
     updated_at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -16,9 +16,25 @@ class AppRepository(Protocol):
 
     def list(self) -> Sequence[AppRecord]: ...
 
-    def insert(self, *, name: str, upstream: str, description: str, now: datetime) -> int: ...
+    def insert(
+        self,
+        *,
+        name: str,
+        upstream: str,
+        description: str,
+        now: datetime,
+        labels: Mapping[str, str] | None = None,
+    ) -> int: ...
 
-    def update(self, app_id: int, *, upstream: str, description: str, now: datetime) -> None: ...
+    def update(
+        self,
+        app_id: int,
+        *,
+        upstream: str,
+        description: str,
+        now: datetime,
+        labels: Mapping[str, str] | None = None,
+    ) -> None: ...
 
     def delete(self, app_id: int) -> None: ...
 

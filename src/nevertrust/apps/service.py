@@ -135,7 +135,7 @@ class CatalogService:
 
     def view(self) -> CatalogView:
         with self._uow.read() as uow:
-            apps = [App(a.name, a.upstream, a.description) for a in uow.apps.list()]
+            apps = [App(a.name, a.upstream, a.description, a.labels) for a in uow.apps.list()]
             rules = [AccessRule(r.rule_id, r.app, r.group) for r in uow.rules.list()]
         return CatalogView(apps, rules)
 

@@ -33,6 +33,7 @@ class Action(StrEnum):
     RULE_ADDED = "catalog:rule:added"
     RULE_REMOVED = "catalog:rule:removed"
     CONFIG_APPLIED = "catalog:config:applied"
+    POLICY_APPLIED = "pdp:policy:applied"
     DECISION_ALLOWED = "pdp:decision:allowed"
     DECISION_DENIED = "pdp:decision:denied"
 

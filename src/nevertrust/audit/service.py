@@ -98,9 +98,12 @@ class AuditLog:
         return total
 
     def wait_flushed(self, timeout: float = 5.0) -> bool:
+        # A flusher that has popped its last batch but not yet set _inflight leaves an empty
+        # queue and _inflight == 0 for a moment; the held _writing lock still shows it.
         with self._flushed:
             return self._flushed.wait_for(
-                lambda: not self._queue and not self._inflight, timeout=timeout
+                lambda: not self._queue and not self._inflight and not self._writing.locked(),
+                timeout=timeout,
             )
 
     @property

@@ -16,6 +16,7 @@ class Topic(StrEnum):
     SESSION = "session"  # key: portal session hash (children go with it)
     USER_SESSIONS = "user-sessions"  # key: user id, every session of the user
     CONFIG = "config"  # key: config version
+    POLICY = "policy"  # key: policy version
     EVERYTHING = "everything"  # a watcher lost track: drop every cache
 
 

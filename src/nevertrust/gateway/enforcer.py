@@ -21,7 +21,7 @@ import anyio.to_thread
 from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
-from nevertrust.domain import AccessRequest, Decision, Effect
+from nevertrust.domain import AccessRequest, Decision, Effect, Principal
 from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
 from nevertrust.gateway.http import (
     cookie_header,
@@ -131,9 +131,7 @@ class Gateway:
             snapshot.policy,
             now,
         )
-        if not self._record(
-            decision, principal.name, app_name, scope, client_ip, request_id, principal.groups
-        ):
+        if not self._record(decision, principal, session, app_name, scope, client_ip, request_id):
             await send_html(
                 send,
                 503,
@@ -262,29 +260,33 @@ class Gateway:
     def _record(
         self,
         decision: Decision,
-        user: str,
+        principal: Principal,
+        session: CachedSession,
         app_name: str,
         scope: Scope,
         client_ip: str,
         request_id: str,
-        groups: frozenset[str],
     ) -> bool:
         return self._audit.enqueue(
             AuditEntry(
                 ts=self._clock.now(),
-                actor=f"user:{user}",
+                actor=f"user:{principal.name}",
                 action=Action.DECISION_ALLOWED if decision.allowed else Action.DECISION_DENIED,
                 outcome=Outcome.ALLOW if decision.allowed else Outcome.DENY,
                 target=f"app:{app_name}",
                 source=client_ip,
                 reason=",".join(decision.reasons),
-                details=self._details(decision, scope, request_id, groups),
+                details=self._details(decision, scope, request_id, principal, session),
             )
         )
 
     @staticmethod
     def _details(
-        decision: Decision, scope: Scope, request_id: str, groups: frozenset[str]
+        decision: Decision,
+        scope: Scope,
+        request_id: str,
+        principal: Principal,
+        session: CachedSession,
     ) -> dict[str, object]:
         """What replay needs to re-decide this request later, and what report-only says."""
         details: dict[str, object] = {
@@ -293,7 +295,9 @@ class Gateway:
             "rule": decision.rule_id,
             "detail": decision.detail[:500],
             "request_id": request_id,
-            "groups": sorted(groups),
+            "groups": sorted(principal.groups),
+            "methods": sorted(session.auth_methods),
+            "auth_time": session.auth_time.isoformat(),
         }
         if decision.shadow is not None:
             details["report_only"] = {

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.domain import AccessRule, App, Principal
 from nevertrust.identity.models import SessionRecord
-from nevertrust.pdp import PolicySnapshot, compile_snapshot
+from nevertrust.pdp import PolicyDocument, PolicySnapshot, compile_snapshot
 
 __all__ = ["GatewaySnapshot", "SessionCache", "SnapshotHolder"]
 
@@ -29,7 +29,12 @@ class GatewaySnapshot:
     principals: Mapping[int, Principal]
 
 
-SnapshotSource = Callable[[], tuple[Iterable[App], Iterable[AccessRule], Iterable[Principal]]]
+# (apps, rules, principals) or (apps, rules, principals, active policy document or None)
+SnapshotSource = Callable[
+    [],
+    tuple[Iterable[App], Iterable[AccessRule], Iterable[Principal]]
+    | tuple[Iterable[App], Iterable[AccessRule], Iterable[Principal], PolicyDocument | None],
+]
 
 
 class SnapshotHolder:
@@ -47,11 +52,12 @@ class SnapshotHolder:
 
     def rebuild(self) -> bool:
         try:
-            apps, rules, principals = self._source()
+            apps, rules, principals, *rest = self._source()
+            policies = rest[0] if rest else None
             version = self._version + 1
             snapshot = GatewaySnapshot(
                 version=version,
-                policy=compile_snapshot(version=version, apps=apps, rules=rules),
+                policy=compile_snapshot(version=version, apps=apps, rules=rules, policies=policies),
                 principals=MappingProxyType({p.user_id: p for p in principals}),
             )
         except Exception:  # noqa: BLE001 - keep serving the last good snapshot
@@ -70,6 +76,7 @@ class SnapshotHolder:
             Topic.APP,
             Topic.RULE,
             Topic.CONFIG,
+            Topic.POLICY,
             Topic.EVERYTHING,
         ):
             self.rebuild()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,12 @@ def _app(row: Any) -> AppRecord:
         description=row.description,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        labels=json.loads(row.labels or "{}"),
     )
+
+
+def _labels(labels: Mapping[str, str] | None) -> str:
+    return json.dumps(dict(labels or {}), sort_keys=True)
 
 
 class SqlAppRepository:
@@ -43,13 +49,22 @@ class SqlAppRepository:
     def list(self) -> Sequence[AppRecord]:
         return [_app(r) for r in self._conn.execute(select(apps).order_by(apps.c.name))]
 
-    def insert(self, *, name: str, upstream: str, description: str, now: datetime) -> int:
+    def insert(
+        self,
+        *,
+        name: str,
+        upstream: str,
+        description: str,
+        now: datetime,
+        labels: Mapping[str, str] | None = None,
+    ) -> int:
         try:
             result = self._conn.execute(
                 insert(apps).values(
                     name=name,
                     upstream=upstream,
                     description=description,
+                    labels=_labels(labels),
                     created_at=now,
                     updated_at=now,
                 )
@@ -58,12 +73,23 @@ class SqlAppRepository:
             raise AlreadyExists(f"app {name!r} already exists", name=name) from exc
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def update(self, app_id: int, *, upstream: str, description: str, now: datetime) -> None:
-        self._conn.execute(
-            update(apps)
-            .where(apps.c.id == app_id)
-            .values(upstream=upstream, description=description, updated_at=now)
-        )
+    def update(
+        self,
+        app_id: int,
+        *,
+        upstream: str,
+        description: str,
+        now: datetime,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "upstream": upstream,
+            "description": description,
+            "updated_at": now,
+        }
+        if labels is not None:
+            values["labels"] = _labels(labels)
+        self._conn.execute(update(apps).where(apps.c.id == app_id).values(**values))
 
     def delete(self, app_id: int) -> None:
         self._conn.execute(delete(access_rules).where(access_rules.c.app_id == app_id))

@@ -10,6 +10,7 @@ they hold rather than risk serving a revoked session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -65,7 +66,15 @@ class ChangeFeedWatcher:
     async def sync(self) -> int:
         """Publish every change since the last sync; returns how many."""
         async with self._lock:
-            events = await anyio.to_thread.run_sync(self._pull)
+            pull = asyncio.ensure_future(anyio.to_thread.run_sync(self._pull))
+            try:
+                events = await asyncio.shield(pull)
+            except asyncio.CancelledError:
+                # Cancelling does not stop the thread: let it finish, so its database
+                # connection is back in the pool before the canceller goes on to close it.
+                with contextlib.suppress(Exception):
+                    await pull
+                raise
             for event in events:
                 self._publish(event)
             self.events_seen += len(events)
@@ -81,7 +90,9 @@ class ChangeFeedWatcher:
         path = self._db.url.split("///", 1)[-1]
         conn = sqlite3.connect(path, check_same_thread=False)
         try:
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            # Not the current value: commits made between start_position() and here did not
+            # move data_version for this new connection, so the first poll must sync anyway.
+            version = -1
             while True:
                 await asyncio.sleep(self._poll)
                 current = conn.execute("PRAGMA data_version").fetchone()[0]

@@ -41,6 +41,7 @@ __all__ = [
     "groups",
     "handoff_codes",
     "metadata",
+    "policy_versions",
     "sessions",
     "setup_tokens",
     "signing_keys",
@@ -117,6 +118,7 @@ apps = Table(
     Column("name", String(63), nullable=False, unique=True),
     Column("upstream", String(2000), nullable=False),
     Column("description", String(500), nullable=False, default=""),
+    Column("labels", Text, nullable=False, default="{}"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -186,6 +188,18 @@ signing_keys = Table(
 
 config_versions = Table(
     "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("document", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("source", String(500), nullable=False, default=""),
+    Column("applied_by", String(200), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+)
+
+policy_versions = Table(
+    "policy_versions",
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=True),
     Column("document", Text, nullable=False),

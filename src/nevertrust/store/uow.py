@@ -20,6 +20,7 @@ from nevertrust.store._identity_repos import (
     SqlUserRepository,
 )
 from nevertrust.store._keys_repo import SqlKeyRepository
+from nevertrust.store._policy_repo import SqlPolicyRepository
 from nevertrust.store.database import Database
 
 __all__ = ["ChangeEventSink", "SqlUnitOfWork", "SqlUnitOfWorkFactory"]
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(conn, is_sqlite=is_sqlite)
         self.changes = _RecordingChanges(conn, is_sqlite=is_sqlite, sink=self._events)
         self.keys = SqlKeyRepository(conn)
+        self.policies = SqlPolicyRepository(conn)
 
     @property
     def pending_events(self) -> list[ChangeEvent]:

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from nevertrust.errors import NeverTrustError
 from nevertrust.web.csrf import CsrfFailed
+from nevertrust.web.portal import console_policies
 from nevertrust.web.portal._context import PortalContext, SignedIn
 
 __all__ = ["routes"]
@@ -109,6 +110,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         return RedirectResponse(f"/console?flash={quote(flash)}", status_code=303)
 
     return [
+        *console_policies.routes(ctx, admin_only),
         Route("/console", admin_only(overview), methods=["GET"]),
         Route("/console/audit", admin_only(audit), methods=["GET"]),
         Route("/console/audit/verify", admin_only(audit_verify), methods=["GET"]),
