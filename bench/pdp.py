@@ -1175,19 +1175,23 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     ratios: dict[str, float | None] = {}
+    cpu_ratios: dict[str, float | None] = {}
     by = {(c.engine, c.rules): c for c in cells}
     for size in opts.sizes:
         ours, peer = by.get(("nevertrust", size)), by.get((BASELINE, size))
-        ratios[str(size)] = (
-            round(ours.decisions_per_s / peer.decisions_per_s, 2)
-            if ours and peer and BASELINE not in excluded
-            else None
-        )
+        ratios[str(size)] = cpu_ratios[str(size)] = None
+        if ours is None or peer is None or BASELINE in excluded:
+            continue
+        ratios[str(size)] = round(ours.decisions_per_s / peer.decisions_per_s, 2)
+        if peer.decisions_per_cpu_s:
+            cpu_ratios[str(size)] = round(ours.decisions_per_cpu_s / peer.decisions_per_cpu_s, 2)
     goals = _goals(cells, opts.sizes, excluded)
     report: dict[str, Any] = {
         "results": [_row(c) for c in cells],
         "skipped": [{"engine": n, "reason": r} for (n, _v), r in run.skipped.items()],
         "ratio_nevertrust_vs_regorus": ratios,
+        # The same from decisions per CPU-second: steadier when the machine is shared.
+        "ratio_nevertrust_vs_regorus_cpu": cpu_ratios,
         "goals": goals,
         "mismatches": mismatches,
         "excluded_from_claims": sorted(excluded),
@@ -1258,9 +1262,14 @@ def _print_report(report: dict[str, Any], cells: list[Cell], out: Path) -> None:
             f" {cell.p50_us:>9.2f} {cell.p99_us:>9.2f} {cell.p50_us_with_input:>10.2f}"
             f" {cell.decisions_per_cpu_s:>10.0f}{flag}"
         )
+    cpu_ratios = report["ratio_nevertrust_vs_regorus_cpu"]
     for size, ratio in report["ratio_nevertrust_vs_regorus"].items():
         shown = "n/a" if ratio is None else f"{ratio:.1f}x"
-        print(f"  nevertrust/regorus decisions/s at {size} rules: {shown}")
+        cpu = cpu_ratios.get(size)
+        print(
+            f"  nevertrust/regorus decisions/s at {size} rules: {shown}"
+            + ("" if cpu is None else f" (per CPU-second: {cpu:.1f}x)")
+        )
     for item in report["skipped"]:
         print(f"  skipped {item['engine']}: {item['reason']}")
     for item in report["mismatches"]:
