@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nevertrust.app import Services
-from nevertrust.apps import ConfigFileError
+from nevertrust.apps import ApplyResult, ConfigFileError
 from nevertrust.audit import Action
 from nevertrust.bus import ChangeEvent, Topic
 
@@ -40,7 +40,7 @@ def svc(any_services: Services) -> Services:
     return any_services
 
 
-def apply(svc: Services, text: str = DOC, **kwargs: bool):  # type: ignore[no-untyped-def]
+def apply(svc: Services, text: str = DOC, **kwargs: bool) -> ApplyResult:
     return svc.apply.apply(text, file="access.yaml", actor="admin:root", **kwargs)
 
 

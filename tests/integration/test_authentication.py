@@ -12,7 +12,7 @@ from nevertrust.audit import Action, Outcome
 from nevertrust.bus import ChangeEvent, Topic
 from nevertrust.clock import FixedClock
 from nevertrust.crypto import hash_token
-from nevertrust.identity import InvalidCredentials, SessionKind, UnknownUser
+from nevertrust.identity import InvalidCredentials, IssuedSession, SessionKind, UnknownUser
 from nevertrust.store.tables import sessions
 
 from ._support import PASSWORD, audit_records, changes, last_change_id
@@ -24,7 +24,7 @@ def svc(any_services: Services) -> Services:
     return any_services
 
 
-def login(svc: Services, username: str = "alice", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def login(svc: Services, username: str = "alice", password: str = PASSWORD) -> IssuedSession:
     return svc.auth.login(username, password, source_ip="192.0.2.7", user_agent="pytest")
 
 

@@ -33,7 +33,9 @@ def issue(svc: Services, portal: SessionRecord, app: str = "whoami") -> str:
     return svc.auth.issue_handoff(portal, app_name=app, target="/dashboard?x=1", state=STATE)
 
 
-def redeem(svc: Services, code: str, *, app: str = "whoami", state: str = STATE):  # type: ignore[no-untyped-def]
+def redeem(
+    svc: Services, code: str, *, app: str = "whoami", state: str = STATE
+) -> tuple[str, SessionRecord, str]:
     return svc.auth.redeem_handoff(
         code, app_name=app, state=state, source_ip="192.0.2.7", user_agent="ua"
     )

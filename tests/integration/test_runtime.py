@@ -11,7 +11,7 @@ import pytest
 
 from nevertrust.app import Services
 from nevertrust.control import request_sync
-from nevertrust.domain import AccessRequest, Effect, Reason
+from nevertrust.domain import AccessRequest, Decision, Effect, Reason
 from nevertrust.gateway import SessionCache
 from nevertrust.pdp import decide
 from nevertrust.server import Runtime
@@ -40,7 +40,7 @@ async def running(svc: Services) -> AsyncIterator[Runtime]:
         await runtime.stop()
 
 
-def decision_for(runtime: Runtime, user_id: int):  # type: ignore[no-untyped-def]
+def decision_for(runtime: Runtime, user_id: int) -> Decision:
     snapshot = runtime.snapshots.snapshot
     request = AccessRequest(snapshot.principals[user_id], "whoami")
     return decide(request, snapshot.policy, runtime.services.clock.now())
