@@ -51,5 +51,6 @@ def test_topic_values_are_stable() -> None:
         "session",
         "user-sessions",
         "config",
+        "policy",
         "everything",
     ]
