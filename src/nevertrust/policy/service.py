@@ -162,6 +162,9 @@ class PolicyService:
         now = self._clock.now()
         with self._uow.read() as uow:
             user = uow.users.get_by_name(spec.user)
+        if user is not None and not user.enabled:
+            # The gateway denies a disabled user before any rule; what-if must agree.
+            spec = spec.model_copy(update={"enabled": False})
         request = spec.to_request(
             now=now,
             user_id=user.id if user else 0,
