@@ -118,19 +118,20 @@ class Gateway:
             await self._to_portal(scope, send, app_name, cookies)
             return
         client_ip = scope["client"][0] if scope.get("client") else ""
-        decision = decide(
-            AccessRequest(
-                principal,
-                app_name,
-                scope["method"],
-                path,
-                client_ip,
-                auth_methods=session.auth_methods,
-                auth_time=session.auth_time,
-            ),
-            snapshot.policy,
-            now,
+        request = AccessRequest(
+            principal,
+            app_name,
+            scope["method"],
+            path,
+            client_ip,
+            auth_methods=session.auth_methods,
+            auth_time=session.auth_time,
         )
+        decision = decide(request, snapshot.policy, now)
+        if not decision.allowed:
+            # Denials are explained (near misses) for the page and the audit record; the
+            # allow path never pays for building those strings.
+            decision = decide(request, snapshot.policy, now, explain=True)
         if not self._record(decision, principal, session, app_name, scope, client_ip, request_id):
             await send_html(
                 send,

@@ -7,16 +7,51 @@ evaluated only to report what they would change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 
-from nevertrust.domain import AccessRule, App, StepUp
+from nevertrust.domain import AccessRequest, AccessRule, App, Decision, Reason, StepUp
 from nevertrust.pdp.conditions import Condition, build_conditions
 from nevertrust.pdp.conditions.identity import groups as groups_condition
 from nevertrust.pdp.language import Policy, PolicyDocument
 
-__all__ = ["CompiledApp", "CompiledRule", "PolicySnapshot", "RuleSet", "compile_snapshot"]
+__all__ = [
+    "CompiledApp",
+    "CompiledRule",
+    "PolicySnapshot",
+    "RuleSet",
+    "compile_snapshot",
+    "compose",
+]
+
+
+Predicate = Callable[[AccessRequest, datetime], bool]
+
+
+def _always(_request: AccessRequest, _now: datetime) -> bool:
+    return True
+
+
+def compose(conditions: tuple[Condition, ...]) -> Predicate:
+    """One predicate for a rule: the conditions' tests chained with ``and``.
+
+    Composed once per snapshot, so deciding costs one call per rule, not a loop.
+    """
+    tests = [c.test for c in conditions]
+    if not tests:
+        return _always
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda r, n: a(r, n) and b(r, n)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda r, n: a(r, n) and b(r, n) and c(r, n)
+    frozen = tuple(tests)
+    return lambda r, n: all(t(r, n) for t in frozen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +61,22 @@ class CompiledRule:
     conditions: tuple[Condition, ...]
     step_up: StepUp | None = None
     group_rule: bool = False  # from `apps allow`: explained as group membership
+    # Derived once at compile time: the composed test, and the decision an allow or deny
+    # rule returns (built once, shared by every request it decides).
+    predicate: Predicate = field(default=_always, compare=False)
+    decision: Decision | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "predicate", compose(self.conditions))
+        if self.effect == "allow":
+            reason = Reason.ALLOWED_BY_GROUP if self.group_rule else Reason.ALLOWED_BY_RULE
+            decision = Decision.allow(reason, rule_id=self.rule_id, detail=f"rule {self.rule_id}")
+            object.__setattr__(self, "decision", decision)
+        elif self.effect == "deny":
+            decision = Decision.deny(
+                Reason.DENIED_BY_RULE, rule_id=self.rule_id, detail=f"rule {self.rule_id} denies"
+            )
+            object.__setattr__(self, "decision", decision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +130,17 @@ def _targets(policy: Policy, apps: list[App]) -> list[App]:
     return chosen
 
 
-def _compile_rule(policy: Policy, index: int) -> CompiledRule:
+ConditionCache = dict[str, tuple[Condition, ...]]
+
+
+def _compile_rule(policy: Policy, index: int, cache: ConditionCache) -> CompiledRule:
     rule = policy.rules[index]
+    # Identical `when` blocks share one set of compiled conditions: less memory, so
+    # large rule sets stay in the CPU caches.
+    key = rule.when.model_dump_json()
+    conditions = cache.get(key)
+    if conditions is None:
+        conditions = cache[key] = build_conditions(rule.when)
     step_up = None
     if rule.effect == "step-up":
         spec = rule.step_up
@@ -92,7 +152,7 @@ def _compile_rule(policy: Policy, index: int) -> CompiledRule:
     return CompiledRule(
         rule_id=f"{policy.name}/{rule.name}",
         effect=rule.effect,
-        conditions=build_conditions(rule.when),
+        conditions=conditions,
         step_up=step_up,
     )
 
@@ -129,14 +189,14 @@ def compile_snapshot(
     }
     report: dict[str, dict[str, list[CompiledRule]]] = {a.name: _empty_buckets() for a in app_list}
     warnings: list[str] = []
+    cache: ConditionCache = {}
     for rule in rules:
         if rule.app in enforced:
-            _add(
-                enforced[rule.app],
-                CompiledRule(
-                    rule.rule_id, "allow", (groups_condition(frozenset({rule.group})),), None, True
-                ),
-            )
+            key = f"group:{rule.group}"
+            conditions = cache.get(key)
+            if conditions is None:
+                conditions = cache[key] = (groups_condition(frozenset({rule.group})),)
+            _add(enforced[rule.app], CompiledRule(rule.rule_id, "allow", conditions, None, True))
     for policy in policies.policies if policies else []:
         if policy.mode == "disabled":
             continue
@@ -144,7 +204,7 @@ def compile_snapshot(
             if name != "*" and name not in known:
                 warnings.append(f"policy {policy.name!r} names app {name!r}, which does not exist")
         targets = _targets(policy, app_list)
-        compiled = [_compile_rule(policy, i) for i in range(len(policy.rules))]
+        compiled = [_compile_rule(policy, i, cache) for i in range(len(policy.rules))]
         destination = enforced if policy.mode == "enforce" else report
         for app in targets:
             for rule_compiled in compiled:

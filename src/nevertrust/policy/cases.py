@@ -84,7 +84,7 @@ def run_cases(
     results: list[CaseResult] = []
     for case in tests.cases:
         request = case.request.to_request(now=now)
-        decision = decide(request, snapshot, case.request.when(now))
+        decision = decide(request, snapshot, case.request.when(now), explain=True)
         problems = []
         if str(decision.effect) != case.expect:
             problems.append(f"expected {case.expect}, got {decision.effect}")

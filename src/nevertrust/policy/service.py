@@ -170,7 +170,7 @@ class PolicyService:
             user_id=user.id if user else 0,
             current_groups=frozenset(user.groups) if user else None,
         )
-        return decide(request, self.snapshot(document), spec.when(now))
+        return decide(request, self.snapshot(document), spec.when(now), explain=True)
 
     def replay(self, draft: str, *, since: timedelta, limit: int = 100_000) -> ReplayReport:
         """Decide recorded gateway requests of the last ``since`` again under ``draft``."""

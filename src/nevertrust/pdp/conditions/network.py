@@ -1,34 +1,61 @@
-"""Where from: source address ranges and country."""
+"""Where from: source address ranges and country.
+
+Addresses and networks are compared as integers: ``(address & mask) == network``. The
+source address of a request is parsed once and remembered in a bounded cache, since the
+same clients come back request after request.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 from nevertrust.pdp.conditions._base import Condition
 
-__all__ = ["cidr", "country", "not_cidr"]
+__all__ = ["cidr", "country", "not_cidr", "parse_address"]
 
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Network = tuple[int, int, int]  # (ip version, network as int, mask as int)
+_CACHE_LIMIT = 65_536
+_parsed: dict[str, tuple[int, int] | None] = {}
 
 
-@lru_cache(maxsize=4096)
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_address(text: str) -> tuple[int, int] | None:
+    """(version, integer) of an IP address, or None when it is not one."""
+    found = _parsed.get(text, False)
+    if found is not False:
+        return found  # type: ignore[return-value]
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return None
+        value = None
+    else:
+        value = (address.version, int(address))
+    if len(_parsed) >= _CACHE_LIMIT:
+        _parsed.clear()
+    _parsed[text] = value
+    return value
+
+
+def _networks(ranges: list[str]) -> tuple[_Network, ...]:
+    result = []
+    for item in ranges:
+        network = ipaddress.ip_network(item, strict=False)
+        result.append((network.version, int(network.network_address), int(network.netmask)))
+    return tuple(result)
 
 
 def _inside(text: str, networks: tuple[_Network, ...]) -> bool | None:
-    address = _address(text)
-    if address is None:
+    parsed = parse_address(text)
+    if parsed is None:
         return None
-    return any(address in network for network in networks)
+    version, value = parsed
+    for net_version, net, mask in networks:
+        if net_version == version and value & mask == net:
+            return True
+    return False
 
 
 def cidr(ranges: list[str]) -> Condition:
-    networks = tuple(ipaddress.ip_network(r, strict=False) for r in ranges)
+    networks = _networks(ranges)
     return Condition(
         "source.cidr",
         lambda r, _n: _inside(r.source_ip, networks) is True,
@@ -37,7 +64,7 @@ def cidr(ranges: list[str]) -> Condition:
 
 
 def not_cidr(ranges: list[str]) -> Condition:
-    networks = tuple(ipaddress.ip_network(r, strict=False) for r in ranges)
+    networks = _networks(ranges)
     # An unknown source is not known to be outside: the condition is false.
     return Condition(
         "source.not_cidr",
