@@ -111,9 +111,10 @@ class TimeCondition(_Strict):
     @classmethod
     def _days(cls, value: list[str] | None) -> list[str] | None:
         for item in value or []:
-            for part in item.split("-"):
-                if part not in _DAYS:
-                    raise ValueError(f"{item!r}: expected mon..sun or a range like mon-fri")
+            parts = item.split("-")
+            # At most one '-': 'mon-tue-wed' is no range (and it used to fail compilation).
+            if len(parts) > 2 or any(part not in _DAYS for part in parts):
+                raise ValueError(f"{item!r}: expected mon..sun or a range like mon-fri")
         return value
 
     @field_validator("hours")
@@ -242,8 +243,10 @@ class Policy(_Strict):
     description: str = Field(default="", max_length=500)
     mode: PolicyMode = "enforce"
     apps: list[str] | None = Field(default=None, description="App names, or ['*'] for every app.")
+    # At least one label: an empty mapping would read as 'every app' (all of no labels),
+    # too easy to write by accident next to an allow rule.
     app_labels: dict[str, str] | None = Field(
-        default=None, description="Apply to apps carrying all of these labels."
+        default=None, min_length=1, description="Apply to apps carrying all of these labels."
     )
     rules: list[Rule] = Field(min_length=1)
 

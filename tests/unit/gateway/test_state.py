@@ -51,7 +51,8 @@ def test_put_then_get_returns_cached_session() -> None:
     assert got == stored
     assert isinstance(got, CachedSession)
     assert got.user_id == 7
-    assert got.auth_methods == ("pwd",)
+    assert got.auth_methods == frozenset({"pwd"})
+    assert isinstance(got.auth_methods, frozenset)  # the PDP tests methods by set membership
     assert got.usable(NOW)
 
 
@@ -196,7 +197,7 @@ def test_rebuild_builds_a_snapshot_the_pdp_can_use() -> None:
     snap = holder.snapshot
     assert snap.version == 1 and snap.policy.version == 1
     assert snap.principals[1] == ALICE
-    assert decide(AccessRequest(principal=ALICE, app="whoami"), snap.policy).allowed
+    assert decide(AccessRequest(principal=ALICE, app="whoami"), snap.policy, NOW).allowed
 
 
 def test_rebuild_keeps_the_old_snapshot_when_the_source_fails(
@@ -212,7 +213,7 @@ def test_rebuild_keeps_the_old_snapshot_when_the_source_fails(
     assert holder.stale
     assert any(r.message == "snapshot_rebuild_failed" for r in caplog.records)
     # Still answering from the last good snapshot.
-    assert decide(AccessRequest(principal=ALICE, app="whoami"), holder.snapshot.policy).allowed
+    assert decide(AccessRequest(principal=ALICE, app="whoami"), holder.snapshot.policy, NOW).allowed
 
 
 def test_recovery_after_a_failed_rebuild_continues_the_version_sequence() -> None:
@@ -237,8 +238,9 @@ def test_rule_change_event_swaps_in_a_new_snapshot() -> None:
     world.rules = []
     bus.publish(ChangeEvent(Topic.RULE, "whoami"))
     assert holder.snapshot is not before
-    assert before.policy.apps["whoami"].allowed_groups  # the old snapshot is untouched
-    assert not decide(AccessRequest(principal=ALICE, app="whoami"), holder.snapshot.policy).allowed
+    assert before.policy.apps["whoami"].enforced.allow  # the old snapshot is untouched
+    request = AccessRequest(principal=ALICE, app="whoami")
+    assert not decide(request, holder.snapshot.policy, NOW).allowed
 
 
 def test_disabling_a_user_reaches_the_snapshot_through_a_user_event() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from nevertrust.domain import AccessRequest, AccessRule, App, Decision, Effect, Principal, Reason
 from nevertrust.pdp import PolicySnapshot, compile_snapshot, decide
 from nevertrust.pdp.snapshot import CompiledApp
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 APPS = (
     App(name="whoami", upstream="http://127.0.0.1:9001"),
@@ -81,7 +84,7 @@ def test_decide_table(
     reason: Reason,
     rule_id: str | None,
 ) -> None:
-    decision = decide(AccessRequest(principal=who, app=app), snapshot)
+    decision = decide(AccessRequest(principal=who, app=app), snapshot, NOW)
     assert decision.effect is effect
     assert decision.reasons == (reason,)
     assert decision.rule_id == rule_id
@@ -90,29 +93,61 @@ def test_decide_table(
 
 def test_default_deny_with_an_empty_snapshot() -> None:
     empty = compile_snapshot(version=0, apps=(), rules=())
-    decision = decide(AccessRequest(principal=principal("admins"), app="whoami"), empty)
+    decision = decide(AccessRequest(principal=principal("admins"), app="whoami"), empty, NOW)
     assert decision == Decision.deny(Reason.UNKNOWN_APP, detail="no app named 'whoami'")
 
 
-def test_deny_detail_names_allowed_groups_and_the_users_groups(snapshot: PolicySnapshot) -> None:
-    decision = decide(AccessRequest(principal=principal("sales", "hr"), app="whoami"), snapshot)
+def test_explained_deny_names_allowed_groups_and_the_users_groups(
+    snapshot: PolicySnapshot,
+) -> None:
+    request = AccessRequest(principal=principal("sales", "hr"), app="whoami")
+    decision = decide(request, snapshot, NOW, explain=True)
     assert decision.detail == (
-        "app 'whoami' allows groups ['engineering', 'ops']; user 'alice' is in ['hr', 'sales']"
+        "r-eng-whoami: needs a member of ['engineering']; 'alice' is in ['hr', 'sales']; "
+        "r-ops-whoami: needs a member of ['ops']; 'alice' is in ['hr', 'sales']"
     )
 
 
-def test_no_rule_detail_names_the_app(snapshot: PolicySnapshot) -> None:
-    decision = decide(AccessRequest(principal=principal("x"), app="empty"), snapshot)
-    assert decision.detail == "app 'empty' has no rules"
+def test_explained_deny_traces_each_group_rule_and_its_failed_condition(
+    snapshot: PolicySnapshot,
+) -> None:
+    request = AccessRequest(principal=principal("sales"), app="whoami")
+    decision = decide(request, snapshot, NOW, explain=True)
+    assert [(t.rule_id, t.effect, t.matched, t.failed_condition) for t in decision.trace] == [
+        ("r-eng-whoami", "allow", False, "groups"),
+        ("r-ops-whoami", "allow", False, "groups"),
+    ]
 
 
-def test_allow_detail_names_the_matching_group(snapshot: PolicySnapshot) -> None:
-    decision = decide(AccessRequest(principal=principal("ops"), app="whoami"), snapshot)
-    assert decision.detail == "member of group 'ops'"
+def test_unexplained_deny_has_the_same_outcome_without_the_trace(
+    snapshot: PolicySnapshot,
+) -> None:
+    request = AccessRequest(principal=principal("sales"), app="whoami")
+    quick = decide(request, snapshot, NOW)
+    explained = decide(request, snapshot, NOW, explain=True)
+    assert (quick.effect, quick.reasons, quick.rule_id) == (
+        explained.effect,
+        explained.reasons,
+        explained.rule_id,
+    )
+    assert quick.trace == () and explained.trace != ()
+
+
+def test_no_rule_detail_says_no_one_is_allowed(snapshot: PolicySnapshot) -> None:
+    decision = decide(AccessRequest(principal=principal("x"), app="empty"), snapshot, NOW)
+    assert decision.detail == "no rule allows anyone"
+    assert decision.trace == ()
+
+
+def test_allow_detail_names_the_matching_rule(snapshot: PolicySnapshot) -> None:
+    request = AccessRequest(principal=principal("ops"), app="whoami")
+    decision = decide(request, snapshot, NOW, explain=True)
+    assert decision.detail == "rule r-ops-whoami"
+    assert decision.trace == ()  # traces are built on denials only
 
 
 def test_decisions_carry_end_user_explanations(snapshot: PolicySnapshot) -> None:
-    decision = decide(AccessRequest(principal=principal("sales"), app="whoami"), snapshot)
+    decision = decide(AccessRequest(principal=principal("sales"), app="whoami"), snapshot, NOW)
     assert decision.explanations == (
         "You are not a member of any group allowed to use this application.",
     )
@@ -136,20 +171,22 @@ class _ExplodingApps(Mapping[str, CompiledApp]):
 
 def test_internal_error_during_evaluation_denies(caplog: pytest.LogCaptureFixture) -> None:
     broken = PolicySnapshot(version=1, apps=_ExplodingApps())
-    decision = decide(AccessRequest(principal=principal("engineering"), app="whoami"), broken)
+    request = AccessRequest(principal=principal("engineering"), app="whoami")
+    decision = decide(request, broken, NOW)
     assert decision == Decision.deny(Reason.INTERNAL_ERROR)
     assert not decision.allowed
     assert decision.explanations == ("Access could not be evaluated, so it was denied.",)
     assert any(r.message == "decision_failed" and r.exc_info for r in caplog.records)
 
 
-def test_internal_error_when_allowed_groups_is_not_a_mapping() -> None:
+def test_internal_error_when_a_rule_set_is_malformed() -> None:
     app = App(name="whoami", upstream="http://x")
     broken = PolicySnapshot(
         version=1,
-        apps={"whoami": CompiledApp(app=app, allowed_groups=["engineering"])},  # type: ignore[arg-type]
+        apps={"whoami": CompiledApp(app=app, enforced=["engineering"])},  # type: ignore[arg-type]
     )
-    decision = decide(AccessRequest(principal=principal("engineering"), app="whoami"), broken)
+    request = AccessRequest(principal=principal("engineering"), app="whoami")
+    decision = decide(request, broken, NOW)
     assert decision.reasons == (Reason.INTERNAL_ERROR,)
     assert decision.effect is Effect.DENY
 
@@ -179,7 +216,7 @@ def test_allows_iff_enabled_and_groups_intersect_allowed_groups(
 ) -> None:
     apps, rules, who, app = world
     snapshot = compile_snapshot(version=1, apps=apps, rules=rules)
-    decision = decide(AccessRequest(principal=who, app=app), snapshot)
+    decision = decide(AccessRequest(principal=who, app=app), snapshot, NOW)
 
     app_exists = any(a.name == app for a in apps)
     allowed_groups = {r.group for r in rules if r.app == app} if app_exists else set()
@@ -208,5 +245,5 @@ def test_names_the_first_stored_rule_when_several_groups_allow() -> None:
     )
     for groups in (frozenset({"a", "b"}), frozenset({"b", "a"}), frozenset({"z", "a", "b"})):
         principal = Principal(user_id=1, name="u", groups=groups)
-        decision = decide(AccessRequest(principal, "wiki"), snapshot)
+        decision = decide(AccessRequest(principal, "wiki"), snapshot, NOW)
         assert decision.rule_id == "allow:wiki:b"

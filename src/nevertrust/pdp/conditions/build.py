@@ -1,4 +1,9 @@
-"""Turn a rule's ``when`` into compiled conditions, in the order they are written."""
+"""Turn a rule's ``when`` into compiled conditions, in the language's field order.
+
+That order (users, groups, roles, auth_methods, mfa_max_age, device.*, source.*, time,
+risk_max, http.*), not the order written in YAML, decides which condition a near miss
+names first; the reference interpreter follows the same order.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from fnmatch import translate
 
 from nevertrust.domain.models import RiskLevel
 from nevertrust.pdp.conditions._base import Condition
@@ -20,12 +19,20 @@ def methods(names: list[str]) -> Condition:
     )
 
 
+def _glob(pattern: str) -> str:
+    # Only '*' and '?' are special, as the language documents. (fnmatch would also read
+    # '[...]' as a character class, so a deny rule on '/a[1]' would miss the path '/a[1]'.)
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
 def paths(patterns: list[str]) -> Condition:
-    # '*' matches any run of characters (slashes included), '?' one character.
-    matcher = re.compile("|".join(f"(?:{translate(p)})" for p in patterns)).match
+    # '*' matches any run of characters (slashes included), '?' one character. An empty
+    # list matches no path, like every other list condition (an empty regex matched all).
+    alternatives = "|".join(f"(?:{_glob(p)})" for p in patterns)
+    match = re.compile(f"(?:{alternatives})\\Z", re.DOTALL).match
     return Condition(
         "http.paths",
-        lambda r, _n: matcher(r.path) is not None,
+        lambda r, _n: bool(patterns) and match(r.path) is not None,
         lambda r, _n: f"needs a path matching {patterns}; got {r.path!r}",
     )
 

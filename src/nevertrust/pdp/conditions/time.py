@@ -33,7 +33,8 @@ def _minutes(text: str) -> int:
 
 def time_window(*, days: list[str] | None, hours: str | None, timezone: str) -> Condition:
     zone = ZoneInfo(timezone)
-    allowed_days = _expand_days(days) if days else None
+    # An empty list matches no day, like every list condition (it used to mean every day).
+    allowed_days = _expand_days(days) if days is not None else None
     start = end = 0
     if hours:
         first, last = hours.split("-")
@@ -54,7 +55,8 @@ def time_window(*, days: list[str] | None, hours: str | None, timezone: str) -> 
     def explain(_r: object, now: datetime) -> str:
         local = now.astimezone(zone)
         return (
-            f"allowed {', '.join(days or ['every day'])} {hours or 'all day'} {timezone}; "
+            f"allowed {'every day' if days is None else ', '.join(days) or 'no day'} "
+            f"{hours or 'all day'} {timezone}; "
             f"it is {_DAYS[local.weekday()]} {local:%H:%M} there"
         )
 
