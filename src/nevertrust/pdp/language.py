@@ -122,6 +122,8 @@ class TimeCondition(_Strict):
     def _hours(cls, value: str | None) -> str | None:
         if value is not None and not _HOURS.fullmatch(value):
             raise ValueError(f"{value!r}: expected HH:MM-HH:MM, e.g. 08:00-18:00")
+        if value is not None and value.split("-")[0] == value.split("-")[1]:
+            raise ValueError(f"{value!r}: start and end are equal; leave 'hours' out for all day")
         return value
 
     @field_validator("timezone")

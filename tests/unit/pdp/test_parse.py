@@ -440,3 +440,14 @@ def test_good_and_bad_snippets_agree_with_the_parser() -> None:
     for snippet in bad:
         with pytest.raises(ValueError):
             PolicyDocument.model_validate(snippet)
+
+
+def test_rejects_hours_with_equal_start_and_end() -> None:
+    from nevertrust.pdp import PolicyError, parse_policy_document
+
+    text = (
+        "policies:\n  - name: p\n    apps: [a]\n    rules:\n      - name: r\n"
+        "        effect: allow\n        when:\n          time: {hours: '09:00-09:00'}\n"
+    )
+    with pytest.raises(PolicyError, match="start and end are equal"):
+        parse_policy_document(text, file="p.yaml")

@@ -28,6 +28,10 @@ def parse_address(text: str) -> tuple[int, int] | None:
     except ValueError:
         value = None
     else:
+        # An IPv4 client on a dual-stack listener shows up as ::ffff:a.b.c.d; compare it
+        # as the IPv4 address it is, or a 10.0.0.0/8 rule would not see it.
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
         value = (address.version, int(address))
     if len(_parsed) >= _CACHE_LIMIT:
         _parsed.clear()

@@ -70,3 +70,13 @@ def test_explanations_say_expected_versus_got() -> None:
     unknown = request()
     assert network.cidr(["10.0.0.0/8"]).explain(unknown, NOW).endswith("came from unknown")
     assert network.country(["DE"]).explain(unknown, NOW).endswith("came from unknown")
+
+
+def test_ipv4_mapped_ipv6_source_is_matched_as_ipv4() -> None:
+    # A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; a 10/8 rule must see them.
+    from nevertrust.domain import AccessRequest, Principal
+    from nevertrust.pdp.conditions import network
+
+    request = AccessRequest(Principal(1, "u", frozenset()), "app", source_ip="::ffff:10.1.2.3")
+    assert network.cidr(["10.0.0.0/8"]).test(request, None)  # type: ignore[arg-type]
+    assert not network.not_cidr(["10.0.0.0/8"]).test(request, None)  # type: ignore[arg-type]
