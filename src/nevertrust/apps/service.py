@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from nevertrust.apps.errors import UnknownApp
 from nevertrust.apps.models import AppRecord, ConfigVersion, RuleRecord
 from nevertrust.apps.upstreams import validate_upstream
-from nevertrust.audit.models import Action, AuditEntry, Outcome
+from nevertrust.audit.models import Action, success
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.domain import AccessRule, App, validate_name
@@ -37,16 +37,7 @@ class CatalogService:
         self, uow: UnitOfWork, action: Action, *, actor: str, target: str, **details: object
     ) -> None:
         uow.audit.append(
-            [
-                AuditEntry(
-                    ts=self._clock.now(),
-                    actor=actor,
-                    action=action,
-                    outcome=Outcome.SUCCESS,
-                    target=target,
-                    details=dict(details),
-                )
-            ]
+            [success(action, ts=self._clock.now(), actor=actor, target=target, **details)]
         )
 
     def add_app(self, name: str, *, upstream: str, actor: str, description: str = "") -> AppRecord:

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Action", "AuditEntry", "Outcome", "SealedRecord"]
+__all__ = ["Action", "AuditEntry", "Outcome", "SealedRecord", "success"]
 
 
 class Action(StrEnum):
@@ -74,3 +74,10 @@ class SealedRecord:
     details: str  # canonical JSON, exactly the bytes that were hashed
     prev_hash: str
     hash: str
+
+
+def success(action: Action, *, ts: datetime, actor: str, target: str, **details: Any) -> AuditEntry:
+    """The record of an admin change that succeeded: one shape for every service."""
+    return AuditEntry(
+        ts=ts, actor=actor, action=action, outcome=Outcome.SUCCESS, target=target, details=details
+    )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from nevertrust.audit.models import Action, AuditEntry, Outcome
+from nevertrust.audit.models import Action, success
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
@@ -76,16 +76,7 @@ class DirectoryService:
         self, uow: UnitOfWork, action: Action, *, actor: str, target: str, **details: object
     ) -> None:
         uow.audit.append(
-            [
-                AuditEntry(
-                    ts=self._clock.now(),
-                    actor=actor,
-                    action=action,
-                    outcome=Outcome.SUCCESS,
-                    target=target,
-                    details=dict(details),
-                )
-            ]
+            [success(action, ts=self._clock.now(), actor=actor, target=target, **details)]
         )
 
     # Users
