@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nevertrust.apps.models import AppRecord, ConfigVersion, RuleRecord
 from nevertrust.errors import AlreadyExists
+from nevertrust.store._versions_repo import VersionedDocuments
 from nevertrust.store.tables import access_rules, apps, config_versions, groups
 
 __all__ = ["SqlAppRepository", "SqlConfigRepository", "SqlRuleRepository", "rule_id_for"]
@@ -138,55 +139,6 @@ class SqlRuleRepository:
         return int(result.rowcount)
 
 
-def _version(row: Any) -> ConfigVersion:
-    return ConfigVersion(
-        version=row.version,
-        sha256=row.sha256,
-        source=row.source,
-        applied_by=row.applied_by,
-        applied_at=row.applied_at,
-        summary=row.summary,
-        document=row.document,
-    )
-
-
-class SqlConfigRepository:
+class SqlConfigRepository(VersionedDocuments[ConfigVersion]):
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def insert(
-        self,
-        *,
-        document: str,
-        sha256: str,
-        source: str,
-        applied_by: str,
-        summary: str,
-        now: datetime,
-    ) -> int:
-        try:
-            result = self._conn.execute(
-                insert(config_versions).values(
-                    document=document,
-                    sha256=sha256,
-                    source=source[:500],
-                    applied_by=applied_by,
-                    applied_at=now,
-                    summary=summary,
-                )
-            )
-        except IntegrityError as exc:  # pragma: no cover - autoincrement key
-            raise AlreadyExists("config version already exists") from exc
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    def list(self, *, limit: int = 50) -> Sequence[ConfigVersion]:
-        rows = self._conn.execute(
-            select(config_versions).order_by(config_versions.c.version.desc()).limit(limit)
-        )
-        return [_version(r) for r in rows]
-
-    def get(self, version: int) -> ConfigVersion | None:
-        row = self._conn.execute(
-            select(config_versions).where(config_versions.c.version == version)
-        ).first()
-        return None if row is None else _version(row)
+        super().__init__(conn, table=config_versions, record=ConfigVersion)
