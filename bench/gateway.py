@@ -33,13 +33,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
+
+from _common import loadavg, terminate_on_sigterm
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -566,20 +568,6 @@ def _parse_args(argv: list[str]) -> Options | int:
     )
 
 
-@contextlib.contextmanager
-def _terminate_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into an exception so the finally blocks stop our subprocesses."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _measure(targets: list[Target], opts: Options, wrk: str | None) -> dict[str, Measurement]:
     def load(target: Target, seconds: float) -> Measurement:
         if wrk is not None:
@@ -607,13 +595,6 @@ def _measure(targets: list[Target], opts: Options, wrk: str | None) -> dict[str,
     return results
 
 
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parsed = _parse_args(sys.argv[1:] if argv is None else argv)
     if isinstance(parsed, int):
@@ -625,11 +606,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tool = "wrk" if wrk else "httpx"
 
-    load_before = _loadavg()
+    load_before = loadavg()
     procs = Procs()
     browser: Browser | None = None
     started = time.monotonic()
-    with _terminate_on_sigterm(), tempfile.TemporaryDirectory(prefix="nt-bench-") as tmp:
+    with terminate_on_sigterm(), tempfile.TemporaryDirectory(prefix="nt-bench-") as tmp:
         home = Path(tmp) / "home"
         log = Path(tmp) / "platform.log"
         try:
@@ -718,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "loadavg_1m_before": load_before,
-            "loadavg_1m_after": _loadavg(),
+            "loadavg_1m_after": loadavg(),
         },
         "wall_s": round(time.monotonic() - started, 1),
     }

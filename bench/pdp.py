@@ -22,7 +22,6 @@ the run. Results go to bench/results/pdp.json; details in bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import gc
 import io
@@ -32,10 +31,9 @@ import os
 import platform
 import pstats
 import random
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -46,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from _common import loadavg, terminate_on_sigterm
 from nevertrust.domain import AccessRequest, Principal
 from nevertrust.domain.models import App
 from nevertrust.pdp import compile_snapshot, decide, evaluate_ruleset, parse_policy_document
@@ -974,25 +973,6 @@ def _parse_args(argv: list[str]) -> Options:
     )
 
 
-@contextlib.contextmanager
-def _terminate_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
 def _row(cell: Cell) -> dict[str, Any]:
     return {
         "engine": cell.engine,
@@ -1152,11 +1132,11 @@ def run_size(size: int, opts: Options, run: Run) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opts = _parse_args(sys.argv[1:] if argv is None else argv)
-    load_before = _loadavg()
+    load_before = loadavg()
     started = time.monotonic()
     run = Run()
     overhead = timer_overhead_ns()
-    with _terminate_on_sigterm():
+    with terminate_on_sigterm():
         try:
             for size in opts.sizes:
                 run_size(size, opts, run)
@@ -1238,7 +1218,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "loadavg_1m_before": load_before,
-            "loadavg_1m_after": _loadavg(),
+            "loadavg_1m_after": loadavg(),
         },
         "wall_s": round(time.monotonic() - started, 1),
     }
