@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import typer
 
-from nevertrust.cli._context import actor, open_services
-from nevertrust.errors import InvalidInput
+from nevertrust.cli._context import actor, open_services, read_input
 
 __all__ = ["app", "apply_command"]
 
@@ -132,15 +129,7 @@ def apply_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
 ) -> None:
     """Apply a declarative file of apps and access rules; stored as a new config version."""
-    if file == "-":
-        text, source = sys.stdin.read(), "<stdin>"
-    else:
-        try:
-            text, source = Path(file).read_text(encoding="utf-8"), file
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{file} is not UTF-8 text") from exc
+    text, source = read_input(file)
     with open_services(ctx) as svc:
         result = svc.apply.apply(text, file=source, actor=actor(), prune=prune, dry_run=dry_run)
         if result.version is not None:

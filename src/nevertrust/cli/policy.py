@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
-from nevertrust.cli._context import actor, open_services
+from nevertrust.cli._context import actor, open_services, read_input
 from nevertrust.errors import InvalidInput
 from nevertrust.pdp import json_schema, parse_policy_document
 from nevertrust.pdp._durations import parse_duration
@@ -24,17 +23,6 @@ app = typer.Typer(
 )
 
 
-def _read(file: str) -> tuple[str, str]:
-    if file == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        return Path(file).read_text(encoding="utf-8"), file
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{file} is not UTF-8 text") from exc
-
-
 @app.command("apply")
 def apply(
     ctx: typer.Context,
@@ -42,7 +30,7 @@ def apply(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the diff only."),
 ) -> None:
     """Validate a policy document and put it in force on every replica."""
-    text, source = _read(file)
+    text, source = read_input(file)
     with open_services(ctx) as svc:
         result = svc.policy.apply(text, file=source, actor=actor(), dry_run=dry_run)
         if result.version is not None:
@@ -65,7 +53,7 @@ def validate(
     file: str = typer.Option(..., "-f", "--file", help="Policy YAML, or - for stdin."),
 ) -> None:
     """Check a policy document without applying it."""
-    text, source = _read(file)
+    text, source = read_input(file)
     with open_services(ctx) as svc:
         document, warnings = svc.policy.validate(text, file=source)
     for warning in warnings:
@@ -132,12 +120,12 @@ def test(
     policy: Path | None = typer.Option(None, "--policy", help="Policy under test."),
 ) -> None:
     """Run policy test cases (request -> expected outcome). Exit 1 if any fails."""
-    text, source = _read(str(file))
+    text, source = read_input(str(file))
     tests = load_cases(text, file=source)
     policy_path = policy or (file.parent / tests.policy if tests.policy else None)
     if policy_path is not None:
         # Fully offline, like `opa test`: no home or database needed.
-        policy_text, policy_source = _read(str(policy_path))
+        policy_text, policy_source = read_input(str(policy_path))
         document = parse_policy_document(policy_text, file=policy_source)
         results = run_cases(tests, policies=document, now=datetime.now(UTC))
     else:
@@ -203,7 +191,7 @@ def what_if(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"--{where.replace('_', '-')}: {first['msg']}") from exc
-    draft_text = _read(draft)[0] if draft else None
+    draft_text = read_input(draft)[0] if draft else None
     with open_services(ctx) as svc:
         decision = svc.policy.what_if(spec, draft=draft_text)
     out = decision_json(decision)
@@ -237,7 +225,7 @@ def replay_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Decide recorded requests again under a draft: who would be newly denied or allowed."""
-    text, _source = _read(file)
+    text, _source = read_input(file)
     try:
         window = timedelta(seconds=parse_duration(since))
     except ValueError as exc:
