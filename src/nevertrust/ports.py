@@ -16,11 +16,17 @@ from nevertrust.audit.ports import AuditRepository
 from nevertrust.bus.events import ChangeEvent
 from nevertrust.gateway.ports import KeyRepository
 from nevertrust.identity.ports import (
+    ApiKeyRepository,
+    BanRepository,
+    ChallengeRepository,
     GroupRepository,
     HandoffRepository,
+    RecoveryCodeRepository,
     SessionRepository,
     SetupTokenRepository,
+    TotpRepository,
     UserRepository,
+    WebAuthnRepository,
 )
 from nevertrust.policy.ports import PolicyRepository
 
@@ -73,6 +79,24 @@ class UnitOfWork(Protocol):
 
     @property
     def policies(self) -> PolicyRepository: ...
+
+    @property
+    def totp(self) -> TotpRepository: ...
+
+    @property
+    def webauthn(self) -> WebAuthnRepository: ...
+
+    @property
+    def recovery_codes(self) -> RecoveryCodeRepository: ...
+
+    @property
+    def challenges(self) -> ChallengeRepository: ...
+
+    @property
+    def bans(self) -> BanRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
 
     @property
     def pending_events(self) -> list[ChangeEvent]: ...

@@ -6,7 +6,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["GroupRecord", "HandoffRecord", "SessionKind", "SessionRecord", "UserRecord"]
+__all__ = [
+    "ApiKeyRecord",
+    "BanRecord",
+    "ChallengeRecord",
+    "GroupRecord",
+    "HandoffRecord",
+    "SessionKind",
+    "SessionRecord",
+    "TotpRecord",
+    "UserKind",
+    "UserRecord",
+    "WebAuthnCredentialRecord",
+]
+
+
+class UserKind(StrEnum):
+    PERSON = "person"
+    SERVICE = "service"  # a machine identity; signs in only with API keys, has an owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +37,10 @@ class UserRecord:
     created_at: datetime
     updated_at: datetime
     groups: tuple[str, ...] = ()
+    kind: UserKind = UserKind.PERSON
+    owner_id: int | None = None
+    description: str = ""
+    last_login_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +49,13 @@ class GroupRecord:
     name: str
     description: str
     members: tuple[str, ...] = ()
+    mfa_required: bool = False
 
 
 class SessionKind(StrEnum):
     PORTAL = "portal"  # the login session at auth.<domain>
     APP = "app"  # a per-app-host session, child of a portal session
+    PENDING = "pending"  # password checked, second factor still owed; grants nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +72,14 @@ class SessionRecord:
     revoked_at: datetime | None
     source_ip: str
     user_agent: str
+    last_seen_at: datetime | None = None
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+    @property
+    def last_activity(self) -> datetime:
+        return self.last_seen_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +90,70 @@ class HandoffRecord:
     target: str
     state_hash: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TotpRecord:
+    user_id: int
+    secret_enc: bytes
+    created_at: datetime
+    confirmed_at: datetime | None
+    last_used_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebAuthnCredentialRecord:
+    id: int
+    user_id: int
+    credential_id: str  # base64url, as browsers send it
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    name: str
+    aaguid: str
+    backed_up: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeRecord:
+    id_hash: str
+    user_id: int | None
+    purpose: str
+    challenge: bytes
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord:
+    id: int
+    subject: str  # "user:NAME" or "ip:ADDRESS"
+    reason: str
+    failures: int
+    created_at: datetime
+    expires_at: datetime
+    lifted_at: datetime | None
+    lifted_by: str | None
+
+    def active(self, now: datetime) -> bool:
+        return self.lifted_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    user_id: int
+    prefix: str
+    secret_hash: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

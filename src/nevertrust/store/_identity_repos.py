@@ -15,6 +15,7 @@ from nevertrust.identity.models import (
     HandoffRecord,
     SessionKind,
     SessionRecord,
+    UserKind,
     UserRecord,
 )
 from nevertrust.store.tables import (
@@ -64,6 +65,10 @@ class SqlUserRepository:
             created_at=row.created_at,
             updated_at=row.updated_at,
             groups=tuple(group_names),
+            kind=UserKind(row.kind),
+            owner_id=row.owner_id,
+            description=row.description,
+            last_login_at=row.last_login_at,
         )
 
     def _one(self, clause: Any) -> UserRecord | None:
@@ -83,7 +88,17 @@ class SqlUserRepository:
         by_user = self._groups_of([r.id for r in rows])
         return [self._record(r, by_user[r.id]) for r in rows]
 
-    def insert(self, *, name: str, display_name: str, email: str, now: datetime) -> int:
+    def insert(
+        self,
+        *,
+        name: str,
+        display_name: str,
+        email: str,
+        now: datetime,
+        kind: UserKind = UserKind.PERSON,
+        owner_id: int | None = None,
+        description: str = "",
+    ) -> int:
         try:
             result = self._conn.execute(
                 insert(users).values(
@@ -93,6 +108,9 @@ class SqlUserRepository:
                     enabled=True,
                     created_at=now,
                     updated_at=now,
+                    kind=str(kind),
+                    owner_id=owner_id,
+                    description=description,
                 )
             )
         except IntegrityError as exc:
@@ -109,6 +127,21 @@ class SqlUserRepository:
             update(users)
             .where(users.c.id == user_id)
             .values(password_hash=password_hash, updated_at=now)
+        )
+
+    def set_last_login(self, user_id: int, *, now: datetime) -> None:
+        self._conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))
+
+    def set_owner(self, user_id: int, owner_id: int | None, *, now: datetime) -> None:
+        self._conn.execute(
+            update(users).where(users.c.id == user_id).values(owner_id=owner_id, updated_at=now)
+        )
+
+    def set_description(self, user_id: int, description: str, *, now: datetime) -> None:
+        self._conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(description=description, updated_at=now)
         )
 
 
@@ -137,14 +170,28 @@ class SqlGroupRepository:
             .where(group_members.c.group_id == row.id)
             .order_by(users.c.name)
         ).scalars()
-        return GroupRecord(row.id, row.name, row.description, tuple(members))
+        return GroupRecord(
+            row.id, row.name, row.description, tuple(members), mfa_required=row.mfa_required
+        )
 
     def list(self) -> Sequence[GroupRecord]:
         members = self._members()
         rows = self._conn.execute(select(groups).order_by(groups.c.name))
         return [
-            GroupRecord(r.id, r.name, r.description, tuple(members.get(r.id, []))) for r in rows
+            GroupRecord(
+                r.id,
+                r.name,
+                r.description,
+                tuple(members.get(r.id, [])),
+                mfa_required=r.mfa_required,
+            )
+            for r in rows
         ]
+
+    def set_mfa_required(self, group_id: int, required: bool) -> None:
+        self._conn.execute(
+            update(groups).where(groups.c.id == group_id).values(mfa_required=required)
+        )
 
     def insert(self, *, name: str, description: str, now: datetime) -> int:
         try:
@@ -199,6 +246,7 @@ def _session(row: Any) -> SessionRecord:
         revoked_at=row.revoked_at,
         source_ip=row.source_ip,
         user_agent=row.user_agent,
+        last_seen_at=row.last_seen_at,
     )
 
 
@@ -221,6 +269,7 @@ class SqlSessionRepository:
                 revoked_at=record.revoked_at,
                 source_ip=record.source_ip[:64],
                 user_agent=record.user_agent[:300],
+                last_seen_at=record.last_seen_at,
             )
         )
 
@@ -245,6 +294,27 @@ class SqlSessionRepository:
             update(sessions)
             .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
             .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
+    def touch(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        """Record last activity for many sessions at once (batched by the caller)."""
+        for id_hash, at in seen:
+            self._conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id_hash == id_hash,
+                    or_(sessions.c.last_seen_at.is_(None), sessions.c.last_seen_at < at),
+                )
+                .values(last_seen_at=at)
+            )
+
+    def purge_expired(self, *, before: datetime) -> int:
+        """Delete sessions that ended (expired or revoked) before ``before``."""
+        result = self._conn.execute(
+            delete(sessions).where(
+                or_(sessions.c.expires_at < before, sessions.c.revoked_at < before)
+            )
         )
         return int(result.rowcount)
 

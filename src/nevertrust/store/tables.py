@@ -32,7 +32,9 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "access_rules",
+    "api_keys",
     "apps",
+    "auth_challenges",
     "audit_head",
     "audit_log",
     "change_log",
@@ -40,12 +42,16 @@ __all__ = [
     "group_members",
     "groups",
     "handoff_codes",
+    "login_bans",
     "metadata",
     "policy_versions",
+    "recovery_codes",
     "sessions",
     "setup_tokens",
     "signing_keys",
+    "totp_credentials",
     "users",
+    "webauthn_credentials",
 ]
 
 
@@ -91,6 +97,11 @@ users = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # "person" or "service" (a machine identity owned by a person).
+    Column("kind", String(16), nullable=False, default="person", server_default="person"),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("description", String(500), nullable=False, default="", server_default=""),
+    Column("last_login_at", UTCDateTime, nullable=True),
 )
 
 groups = Table(
@@ -100,6 +111,8 @@ groups = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("description", String(500), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    # Members must enrol a second factor before they can reach any app.
+    Column("mfa_required", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 group_members = Table(
@@ -149,6 +162,8 @@ sessions = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("source_ip", String(64), nullable=False, default=""),
     Column("user_agent", String(300), nullable=False, default=""),
+    # Last activity seen (written in batches, not per request) for the idle timeout.
+    Column("last_seen_at", UTCDateTime, nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_parent_hash", "parent_hash"),
 )
@@ -208,6 +223,87 @@ policy_versions = Table(
     Column("applied_by", String(200), nullable=False),
     Column("applied_at", UTCDateTime, nullable=False),
     Column("summary", Text, nullable=False, default=""),
+)
+
+totp_credentials = Table(
+    "totp_credentials",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_enc", LargeBinary, nullable=False),  # AES-GCM under the master key
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),  # NULL until a first code is checked
+    Column("last_used_step", BigInteger, nullable=True),  # replay guard: newest step accepted
+)
+
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url
+    Column("public_key", LargeBinary, nullable=False),  # COSE key
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("transports", String(200), nullable=False, default=""),
+    Column("name", String(100), nullable=False, default=""),
+    Column("aaguid", String(64), nullable=False, default=""),
+    Column("backed_up", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_webauthn_credentials_user_id", "user_id"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+auth_challenges = Table(
+    "auth_challenges",
+    metadata,
+    # One-time server-side state of a WebAuthn ceremony, keyed by a hashed browser handle.
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("purpose", String(32), nullable=False),
+    Column("challenge", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+login_bans = Table(
+    "login_bans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(200), nullable=False),  # "user:NAME" or "ip:ADDRESS"
+    Column("reason", String(200), nullable=False, default=""),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("lifted_at", UTCDateTime, nullable=True),
+    Column("lifted_by", String(200), nullable=True),
+    Index("ix_login_bans_subject", "subject"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),  # shown in lists and logs
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the 256-bit secret
+    Column("name", String(100), nullable=False, default=""),
+    Column("scopes", String(500), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False, default=""),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_api_keys_user_id", "user_id"),
 )
 
 change_log = Table(

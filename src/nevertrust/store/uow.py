@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from nevertrust.bus.events import ChangeEvent
+from nevertrust.store._access_repos import SqlApiKeyRepository, SqlBanRepository
 from nevertrust.store._audit_repo import SqlAuditRepository
 from nevertrust.store._catalog_repos import SqlAppRepository, SqlConfigRepository, SqlRuleRepository
 from nevertrust.store._changes_repo import SqlChangeRepository
@@ -20,6 +21,12 @@ from nevertrust.store._identity_repos import (
     SqlUserRepository,
 )
 from nevertrust.store._keys_repo import SqlKeyRepository
+from nevertrust.store._mfa_repos import (
+    SqlChallengeRepository,
+    SqlRecoveryCodeRepository,
+    SqlTotpRepository,
+    SqlWebAuthnRepository,
+)
 from nevertrust.store._policy_repo import SqlPolicyRepository
 from nevertrust.store.database import Database
 
@@ -56,6 +63,12 @@ class SqlUnitOfWork:
         self.changes = _RecordingChanges(conn, is_sqlite=is_sqlite, sink=self._events)
         self.keys = SqlKeyRepository(conn)
         self.policies = SqlPolicyRepository(conn)
+        self.totp = SqlTotpRepository(conn)
+        self.webauthn = SqlWebAuthnRepository(conn)
+        self.recovery_codes = SqlRecoveryCodeRepository(conn)
+        self.challenges = SqlChallengeRepository(conn)
+        self.bans = SqlBanRepository(conn)
+        self.api_keys = SqlApiKeyRepository(conn)
 
     @property
     def pending_events(self) -> list[ChangeEvent]:
