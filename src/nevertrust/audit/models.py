@@ -27,6 +27,14 @@ class Action(StrEnum):
     GROUP_CREATED = "identity:group:created"
     GROUP_MEMBER_ADDED = "identity:group:member-added"
     GROUP_MEMBER_REMOVED = "identity:group:member-removed"
+    GROUP_MFA_REQUIRED = "identity:group:mfa-required"  # details: required true/false
+    # Second factors (details name the factor: totp, recovery-code, ...)
+    MFA_ENROLMENT_STARTED = "identity:mfa:enrolment-started"
+    MFA_ENROLLED = "identity:mfa:enrolled"
+    MFA_REMOVED = "identity:mfa:removed"
+    MFA_VERIFIED = "identity:mfa:verified"
+    MFA_FAILED = "identity:mfa:failed"
+    RECOVERY_CODES_GENERATED = "identity:mfa:recovery-codes-generated"
     APP_CREATED = "catalog:app:created"
     APP_UPDATED = "catalog:app:updated"
     APP_REMOVED = "catalog:app:removed"
