@@ -12,7 +12,13 @@ from nevertrust.clock import Clock, SystemClock
 from nevertrust.control import request_sync
 from nevertrust.crypto import MasterKey, load_or_create_master_key
 from nevertrust.gateway import KeyService
-from nevertrust.identity import AuthService, DirectoryService, Passwords
+from nevertrust.identity import (
+    AuthService,
+    DirectoryService,
+    Passwords,
+    RecoveryCodeService,
+    TotpService,
+)
 from nevertrust.policy import PolicyService
 from nevertrust.settings import Settings
 from nevertrust.store import Database, SqlUnitOfWorkFactory, upgrade
@@ -31,6 +37,8 @@ class Services:
     passwords: Passwords
     directory: DirectoryService
     auth: AuthService
+    totp: TotpService
+    recovery_codes: RecoveryCodeService
     catalog: CatalogService
     apply: ApplyService
     audit: AuditLog
@@ -91,6 +99,8 @@ def build_services(
             session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
             handoff_ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
         ),
+        totp=TotpService(uow=uow, clock=clock, master_key=master_key),
+        recovery_codes=RecoveryCodeService(uow=uow, clock=clock),
         catalog=CatalogService(uow=uow, clock=clock),
         apply=ApplyService(uow=uow, clock=clock),
         audit=AuditLog(

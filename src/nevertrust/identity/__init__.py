@@ -13,6 +13,15 @@ from nevertrust.identity.errors import (
 )
 from nevertrust.identity.models import GroupRecord, SessionKind, SessionRecord, UserRecord
 from nevertrust.identity.passwords import Passwords
+from nevertrust.identity.recovery import RecoveryCodeService
+from nevertrust.identity.totp import (
+    InvalidOtp,
+    MfaStatus,
+    TotpAlreadyEnrolled,
+    TotpEnrolment,
+    TotpNotEnrolled,
+    TotpService,
+)
 
 __all__ = [
     "ADMIN_GROUP",
@@ -21,10 +30,17 @@ __all__ = [
     "GroupRecord",
     "InvalidCredentials",
     "InvalidHandoff",
+    "InvalidOtp",
     "IssuedSession",
+    "MfaStatus",
     "Passwords",
+    "RecoveryCodeService",
     "SessionKind",
     "SessionRecord",
+    "TotpAlreadyEnrolled",
+    "TotpEnrolment",
+    "TotpNotEnrolled",
+    "TotpService",
     "UnknownGroup",
     "UnknownUser",
     "UserRecord",

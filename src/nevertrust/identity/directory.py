@@ -224,3 +224,24 @@ class DirectoryService:
                 self._audit(uow, action, actor=actor, target=f"group:{group}", user=user)
                 uow.changes.record(ChangeEvent(Topic.USER, str(user_record.id)), now=now)
             return changed
+
+    def set_group_mfa_required(self, group: str, required: bool, *, actor: str) -> GroupRecord:
+        """Mark a group whose members must have a second factor to sign in.
+
+        The login flow enforces it (``GroupRecord.mfa_required``); the change event makes
+        every replica see the new requirement at once.
+        """
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            record = _require_group(uow, group)
+            if record.mfa_required != required:
+                uow.groups.set_mfa_required(record.id, required)
+                self._audit(
+                    uow,
+                    Action.GROUP_MFA_REQUIRED,
+                    actor=actor,
+                    target=f"group:{group}",
+                    required=required,
+                )
+                uow.changes.record(ChangeEvent(Topic.GROUP, group), now=now)
+            return _require_group(uow, group)
