@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nevertrust.cli import apps, audit, groups, policy, serve, users
+from nevertrust.cli import apps, audit, groups, mfa, policy, serve, users
 from nevertrust.cli.errors import report
 from nevertrust.errors import NeverTrustError
 
@@ -37,6 +37,7 @@ app.command("server")(serve.server)
 app.command("apply")(apps.apply_command)
 app.add_typer(users.app, name="users")
 app.add_typer(groups.app, name="groups")
+app.add_typer(mfa.app, name="mfa")
 app.add_typer(apps.app, name="apps")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.sessions_app, name="sessions")

@@ -73,3 +73,20 @@ def list_(
     typer.echo(f"{'GROUP':<24} MEMBERS")
     for g in groups:
         typer.echo(f"{g.name:<24} {','.join(g.members)}")
+
+
+@app.command("require-mfa")
+def require_mfa(
+    ctx: typer.Context,
+    group: str = typer.Argument(..., help="Group name."),
+    off: bool = typer.Option(False, "--off", help="Lift the requirement."),
+) -> None:
+    """Require the group's members to sign in with a second factor (or, with --off, not)."""
+    with open_services(ctx) as svc:
+        svc.directory.set_group_mfa_required(group, not off, actor=actor())
+        svc.notify_server()
+    typer.echo(
+        f"members of {group} no longer need a second factor"
+        if off
+        else f"members of {group} must now sign in with a second factor"
+    )

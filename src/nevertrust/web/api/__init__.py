@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from nevertrust import __version__
 from nevertrust.app import Services
-from nevertrust.web.api import apps, audit, policies, users
+from nevertrust.web.api import apps, audit, mfa, policies, users
 from nevertrust.web.errors import install_error_handlers
 
 __all__ = ["build_api"]
@@ -22,6 +22,7 @@ def build_api(services: Services) -> FastAPI:
     )
     api.state.services = services
     api.include_router(users.router)
+    api.include_router(mfa.router)
     api.include_router(apps.router)
     api.include_router(audit.router)
     api.include_router(policies.router)
