@@ -10,10 +10,12 @@ from collections.abc import Iterator
 import uvicorn
 
 from nevertrust.app import Services
+from nevertrust.bus import MemoryBus
 from nevertrust.control import ControlServer
 from nevertrust.demo import WhoAmI
 from nevertrust.domain import AccessRule, App, Principal
 from nevertrust.gateway import (
+    ActivityLog,
     AssertionSigner,
     Gateway,
     GatewayConfig,
@@ -57,6 +59,7 @@ class Runtime:
         )
         self.control = ControlServer(path=settings.control_socket, sync=self.watcher.sync)
         self.proxy = UpstreamProxy(timeout=settings.gateway.upstream_timeout_seconds)
+        self.activity = ActivityLog()
         self._signer: AssertionSigner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.gateway = Gateway(
@@ -74,6 +77,7 @@ class Runtime:
             signer=self._lazy_signer(),
             proxy=self.proxy,
             clock=services.clock,
+            activity=self.activity,
         )
         portal = build_portal(PortalContext(services), api=build_api(services))
         self.asgi = HostRouter(
@@ -103,8 +107,29 @@ class Runtime:
         self.services.audit.start()
         await self.control.start()
         self._tasks.append(asyncio.create_task(self.watcher.run(), name="change-feed"))
+        bus = self.services.bus
+        if not isinstance(bus, MemoryBus):
+            # Redis: other replicas' (and the CLI's) changes, as soon as they commit.
+            self._tasks.append(asyncio.create_task(bus.run(), name="redis-bus"))
+        self._tasks.append(asyncio.create_task(self._flush_activity(), name="session-activity"))
+
+    async def _flush_activity(self, every: float = 5.0) -> None:
+        """Write session activity in batches, for idle timeouts (never per request)."""
+        while True:
+            await asyncio.sleep(every)
+            await self.flush_activity()
+
+    async def flush_activity(self) -> None:
+        entries = self.activity.drain()
+        if not entries:
+            return
+        try:
+            await asyncio.to_thread(self.services.auth.touch, entries)
+        except Exception:  # noqa: BLE001 - a lost batch only shortens idle sessions
+            _log.exception("session_activity_flush_failed")
 
     async def stop(self) -> None:
+        await self.flush_activity()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

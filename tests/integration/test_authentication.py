@@ -170,13 +170,40 @@ def test_revoke_user_sessions_ends_every_session_of_the_user(svc: Services) -> N
         svc.auth.revoke_user_sessions("nobody", actor="admin:root")
 
 
-def test_session_expires_after_its_lifetime(svc: Services, clock: FixedClock) -> None:
+def test_session_expires_after_its_lifetime_even_when_in_use(
+    svc: Services, clock: FixedClock
+) -> None:
     issued = login(svc)
     lifetime = timedelta(minutes=svc.settings.identity.session_lifetime_minutes)
+    step = timedelta(minutes=svc.settings.identity.idle_timeout_minutes) / 2
+    used = timedelta(0)
+    # Used every half idle period, it lives exactly as long as its absolute lifetime.
+    while used + step < lifetime:
+        clock.advance(step)
+        used += step
+        assert svc.auth.portal_session(issued.token) is not None
 
-    clock.advance(lifetime - timedelta(seconds=1))
+    clock.advance(lifetime - used - timedelta(seconds=1))
     assert svc.auth.portal_session(issued.token) is not None
 
     clock.advance(timedelta(seconds=1))
     assert svc.auth.portal_session(issued.token) is None
     assert svc.auth.list_sessions(username="alice") == []
+
+
+def test_session_ends_when_idle_longer_than_the_idle_timeout(
+    svc: Services, clock: FixedClock
+) -> None:
+    issued = login(svc)
+    idle = timedelta(minutes=svc.settings.identity.idle_timeout_minutes)
+
+    clock.advance(idle - timedelta(seconds=1))
+    assert svc.auth.portal_session(issued.token) is not None  # used: the idle clock restarts
+    clock.advance(idle - timedelta(seconds=1))
+    assert svc.auth.portal_session(issued.token) is not None
+
+    clock.advance(idle)
+    assert svc.auth.portal_session(issued.token) is None
+    # An app session handed out from it cannot be redeemed or used either.
+    record = svc.auth.session_by_hash(issued.record.id_hash)
+    assert record is not None and not svc.auth.alive(record, clock.now())

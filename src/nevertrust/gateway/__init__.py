@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         GatewayConfig,
     )
     from nevertrust.gateway.proxy import UpstreamProxy
-    from nevertrust.gateway.state import SessionCache, SnapshotHolder
+    from nevertrust.gateway.state import ActivityLog, SessionCache, SnapshotHolder
 
 __all__ = [
     "APP_SESSION_COOKIE",
@@ -36,6 +36,7 @@ __all__ = [
     "GatewayConfig",
     "InvalidAssertion",
     "KeyService",
+    "ActivityLog",
     "SessionCache",
     "SigningKey",
     "SnapshotHolder",
@@ -49,6 +50,7 @@ _LAZY = {
     "Gateway": "nevertrust.gateway.enforcer",
     "GatewayConfig": "nevertrust.gateway.enforcer",
     "UpstreamProxy": "nevertrust.gateway.proxy",
+    "ActivityLog": "nevertrust.gateway.state",
     "SessionCache": "nevertrust.gateway.state",
     "SnapshotHolder": "nevertrust.gateway.state",
 }

@@ -21,7 +21,7 @@ import anyio.to_thread
 from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
-from nevertrust.domain import AccessRequest, Decision, Effect, Principal
+from nevertrust.domain import AccessRequest, Decision, Effect, Principal, StepUp
 from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
 from nevertrust.gateway.http import (
     cookie_header,
@@ -32,7 +32,7 @@ from nevertrust.gateway.http import (
 )
 from nevertrust.gateway.pages import render_page
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
-from nevertrust.gateway.state import CachedSession, SessionCache, SnapshotHolder
+from nevertrust.gateway.state import ActivityLog, CachedSession, SessionCache, SnapshotHolder
 from nevertrust.identity import AuthService, InvalidHandoff, SessionRecord
 from nevertrust.pdp import decide
 from nevertrust.types import Receive, Scope, Send
@@ -82,6 +82,7 @@ class Gateway:
         signer: AssertionSigner,
         proxy: UpstreamProxy,
         clock: Clock,
+        activity: ActivityLog | None = None,
     ) -> None:
         self._config = config
         self._snapshots = snapshots
@@ -92,6 +93,8 @@ class Gateway:
         self._proxy = proxy
         self._clock = clock
         self._suffix = "." + config.base_domain
+        self._activity = activity or ActivityLog()
+        self._idle_timeout = auth.idle_timeout
         self._assertions: dict[tuple[str, int], tuple[str, float]] = {}
 
     def app_name_for(self, host: str) -> str | None:
@@ -107,11 +110,18 @@ class Gateway:
             await self._control(scope, send, app_name, path, request_id)
             return
         cookies = parse_cookies(header(scope, b"cookie"))
-        session = await self._session(cookies.get(APP_SESSION_COOKIE, ""))
+        token = cookies.get(APP_SESSION_COOKIE, "")
+        session = await self._session(token)
         now = self._clock.now()
+        if session is not None and now - self._activity.last(session) >= self._idle_timeout:
+            # Idle here, but another replica may have seen it since: ask storage once.
+            session = await self._session(token, fresh=True)
+            if session is not None and now - session.last_seen >= self._idle_timeout:
+                session = None
         if session is None or not session.usable(now) or session.app_name != app_name:
             await self._to_portal(scope, send, app_name, cookies)
             return
+        self._activity.seen(session, now)
         snapshot = self._snapshots.snapshot
         principal = snapshot.principals.get(session.user_id)
         if principal is None:
@@ -144,6 +154,10 @@ class Gateway:
                     request_id=request_id,
                 ),
             )
+            return
+        if decision.effect is Effect.STEP_UP and decision.step_up and scope["method"] == "GET":
+            # Send the user through a fresh sign-in and back to this very URL.
+            await self._to_portal(scope, send, app_name, cookies, step_up=decision.step_up)
             return
         if not decision.allowed:
             await send_html(
@@ -211,12 +225,12 @@ class Gateway:
 
     # Sessions
 
-    async def _session(self, token: str) -> CachedSession | None:
+    async def _session(self, token: str, *, fresh: bool = False) -> CachedSession | None:
         if not token or len(token) > 100:
             return None
         id_hash = hash_token(token)
         cached = self._sessions.get(id_hash)
-        if cached is not SessionCache.MISSING:
+        if cached is not SessionCache.MISSING and not fresh:
             return cached  # type: ignore[return-value]
         record: SessionRecord | None = await anyio.to_thread.run_sync(
             self._auth.session_by_hash, id_hash
@@ -311,7 +325,13 @@ class Gateway:
     # Redirects to and from the portal
 
     async def _to_portal(
-        self, scope: Scope, send: Send, app_name: str, cookies: dict[str, str]
+        self,
+        scope: Scope,
+        send: Send,
+        app_name: str,
+        cookies: dict[str, str],
+        *,
+        step_up: StepUp | None = None,
     ) -> None:
         # The raw (still percent-encoded) path: the decoded one may hold characters that
         # are not valid in a URL, and the user must come back to exactly what they asked.
@@ -326,6 +346,9 @@ class Gateway:
             f"{self._config.portal_url}/authorize"
             f"?rd={quote(full, safe='')}&state={quote(state, safe='')}"
         )
+        if step_up is not None:
+            methods = ",".join(sorted(step_up.methods))
+            location += f"&methods={quote(methods, safe=',')}&max_age={step_up.max_age_seconds}"
         await send_redirect(
             send,
             location,

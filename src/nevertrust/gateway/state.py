@@ -17,7 +17,7 @@ from nevertrust.domain import AccessRule, App, Principal
 from nevertrust.identity.models import SessionRecord
 from nevertrust.pdp import PolicyDocument, PolicySnapshot, compile_snapshot
 
-__all__ = ["GatewaySnapshot", "SessionCache", "SnapshotHolder"]
+__all__ = ["ActivityLog", "GatewaySnapshot", "SessionCache", "SnapshotHolder"]
 
 _log = logging.getLogger("nevertrust.gateway")
 
@@ -92,6 +92,7 @@ class CachedSession:
     auth_time: datetime
     expires_at: datetime
     revoked: bool
+    last_seen: datetime
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and now < self.expires_at
@@ -125,6 +126,7 @@ class SessionCache:
                 auth_time=record.auth_time,
                 expires_at=record.expires_at,
                 revoked=record.revoked_at is not None,
+                last_seen=record.last_activity,
             )
         if len(self._entries) >= self._max:
             # Drop the oldest insertion; dicts keep insertion order.
@@ -149,3 +151,33 @@ class SessionCache:
         doomed = [k for k, v in self._entries.items() if v is not None and match(v)]
         for key in doomed:
             self._entries.pop(key, None)
+
+
+class ActivityLog:
+    """Last request time per session, kept in memory and written in batches.
+
+    The idle timeout needs to know when a session was last used, but a database write
+    per request would put storage on the hot path. Each request sets one dict entry; a
+    background task hands the accumulated entries (and their parent portal sessions, so
+    using an app keeps the sign-in alive too) to storage every few seconds.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str | None, datetime]] = {}
+
+    def seen(self, session: CachedSession, now: datetime) -> None:
+        self._seen[session.id_hash] = (session.parent_hash, now)
+
+    def last(self, session: CachedSession) -> datetime:
+        entry = self._seen.get(session.id_hash)
+        return session.last_seen if entry is None or entry[1] < session.last_seen else entry[1]
+
+    def drain(self) -> list[tuple[str, datetime]]:
+        """Entries to write, parents included; the log starts afresh."""
+        seen, self._seen = self._seen, {}
+        out: dict[str, datetime] = {}
+        for id_hash, (parent, at) in seen.items():
+            out[id_hash] = at
+            if parent is not None and out.get(parent, at) <= at:
+                out[parent] = at
+        return list(out.items())

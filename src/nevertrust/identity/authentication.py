@@ -8,21 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from nevertrust.audit.models import Action, AuditEntry, Outcome
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.crypto import constant_time_equal, hash_token, new_token
 from nevertrust.identity.errors import InvalidCredentials, InvalidHandoff, UnknownUser
-from nevertrust.identity.models import HandoffRecord, SessionKind, SessionRecord, UserRecord
+from nevertrust.identity.models import (
+    HandoffRecord,
+    SessionKind,
+    SessionRecord,
+    UserKind,
+    UserRecord,
+)
 from nevertrust.identity.passwords import Passwords
 
 if TYPE_CHECKING:
     from nevertrust.ports import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["AuthService", "IssuedSession"]
+__all__ = ["AuthService", "IssuedSession", "LoginRegulator"]
+
+# Sign-in methods a session can record (RFC 8176 names where one exists).
+_METHODS = frozenset({"pwd", "otp", "webauthn", "hwk", "recovery", "mfa"})
+# What a verified factor adds to a session's methods. A passkey is proof of possession of
+# a hardware-backed key (RFC 8176 "hwk"); any second factor makes the sign-in "mfa".
+_IMPLIED = {"webauthn": ("webauthn", "hwk", "mfa"), "otp": ("otp", "mfa")}
+# Session activity is written at most this often per session (idle timeout bookkeeping).
+_TOUCH_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +48,28 @@ class IssuedSession:
     user: UserRecord
 
 
+class LoginRegulator(Protocol):
+    """Brute-force regulation, as sign-in needs it (``nevertrust.identity.regulation``)."""
+
+    def banned(self, username: str, source_ip: str) -> bool: ...
+
+    def record_failure(self, username: str, source_ip: str) -> None: ...
+
+    def record_success(self, username: str, source_ip: str) -> None: ...
+
+
+class _Unregulated:
+    # Transitional while the regulator is wired; removed before landing.
+    def banned(self, username: str, source_ip: str) -> bool:
+        return False
+
+    def record_failure(self, username: str, source_ip: str) -> None:
+        return None
+
+    def record_success(self, username: str, source_ip: str) -> None:
+        return None
+
+
 class AuthService:
     def __init__(
         self,
@@ -41,14 +77,20 @@ class AuthService:
         uow: UnitOfWorkFactory,
         clock: Clock,
         passwords: Passwords,
+        regulator: LoginRegulator | None = None,  # TODO(lead): required once wired
         session_lifetime: timedelta,
+        idle_timeout: timedelta,
         handoff_ttl: timedelta,
+        pending_ttl: timedelta = timedelta(minutes=5),
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._passwords = passwords
+        self._regulator = regulator or _Unregulated()
         self._session_lifetime = session_lifetime
+        self._idle_timeout = idle_timeout
         self._handoff_ttl = handoff_ttl
+        self._pending_ttl = pending_ttl
 
     def _audit(self, uow: UnitOfWork, entry: AuditEntry) -> None:
         uow.audit.append([entry])
@@ -56,92 +98,290 @@ class AuthService:
     def login(
         self, username: str, password: str, *, source_ip: str, user_agent: str
     ) -> IssuedSession:
-        """Check a password and open a new portal session (always a new id: no fixation).
+        """Check a password and open a session (always a new id: no fixation).
 
-        Unknown users, users without a password, disabled users and wrong passwords all
-        cost one argon2 verification and raise the same ``InvalidCredentials``.
+        A user with a second factor gets a short-lived PENDING session that grants nothing
+        until ``complete_second_factor``. Unknown users, users without a password, disabled
+        users, service accounts, banned names or addresses and wrong passwords all cost one
+        argon2 verification and raise the same ``InvalidCredentials``.
         """
         now = self._clock.now()
+        username = username[:64]
+        banned = self._regulator.banned(username, source_ip)
         with self._uow.read() as uow:
-            user = uow.users.get_by_name(username) if len(username) <= 64 else None
+            user = uow.users.get_by_name(username)
+            factors = self._factors(uow, user.id) if user is not None else frozenset()
         ok = self._passwords.verify(user.password_hash if user else None, password)
         reason = ""
-        if user is None:
+        if banned:
+            reason = "banned"
+        elif user is None:
             reason = "unknown-user"
         elif not ok:
             reason = "bad-password"
         elif not user.enabled:
             reason = "user-disabled"
+        elif user.kind is UserKind.SERVICE:
+            reason = "service-account"
+        if reason:
+            if reason != "banned":
+                self._regulator.record_failure(username, source_ip)
+            with self._uow.write() as uow:
+                self._audit(uow, self._failure(username, source_ip, reason, now))
+            raise InvalidCredentials("wrong user name or password")
+        assert user is not None  # noqa: S101 - narrowed by reason == ""
+        self._regulator.record_success(username, source_ip)
+        pending = bool(factors)
+        token = new_token()
+        record = self._new_session(
+            token,
+            user.id,
+            kind=SessionKind.PENDING if pending else SessionKind.PORTAL,
+            methods=("pwd",),
+            now=now,
+            source_ip=source_ip,
+            user_agent=user_agent,
+        )
         with self._uow.write() as uow:
-            if reason:
-                self._audit(
-                    uow,
-                    AuditEntry(
-                        ts=now,
-                        actor=f"user:{username[:64]}",
-                        action=Action.LOGIN_FAILED,
-                        outcome=Outcome.FAILURE,
-                        target="portal",
-                        source=source_ip,
-                        reason=reason,
-                    ),
-                )
-                failed = True
-            else:
-                failed = False
-                assert user is not None  # noqa: S101 - narrowed by reason == ""
-                token = new_token()
-                record = SessionRecord(
-                    id_hash=hash_token(token),
-                    user_id=user.id,
-                    kind=SessionKind.PORTAL,
-                    parent_hash=None,
-                    app_name=None,
-                    auth_methods=("pwd",),
-                    auth_time=now,
-                    created_at=now,
-                    expires_at=now + self._session_lifetime,
-                    revoked_at=None,
-                    source_ip=source_ip,
-                    user_agent=user_agent,
-                )
-                uow.sessions.insert(record)
-                if self._passwords.needs_rehash(user.password_hash or ""):
-                    uow.users.set_password_hash(user.id, self._passwords.hash(password), now=now)
+            uow.sessions.insert(record)
+            if self._passwords.needs_rehash(user.password_hash or ""):
+                uow.users.set_password_hash(user.id, self._passwords.hash(password), now=now)
+            if pending:
                 self._audit(
                     uow,
                     AuditEntry(
                         ts=now,
                         actor=f"user:{user.name}",
-                        action=Action.LOGIN_SUCCEEDED,
+                        action=Action.LOGIN_SECOND_FACTOR_REQUIRED,
                         outcome=Outcome.SUCCESS,
                         target="portal",
                         source=source_ip,
-                        details={"session": record.id_hash[:12], "methods": ["pwd"]},
+                        details={"factors": sorted(factors)},
                     ),
                 )
-        # Raised outside the transaction so the failure record commits.
-        if failed:
-            raise InvalidCredentials("wrong user name or password")
-        assert user is not None  # noqa: S101
+            else:
+                self._signed_in(uow, user, record, now)
+        return IssuedSession(token=token, record=record, user=user)
+
+    def _failure(self, username: str, source_ip: str, reason: str, now: datetime) -> AuditEntry:
+        return AuditEntry(
+            ts=now,
+            actor=f"user:{username}",
+            action=Action.LOGIN_FAILED,
+            outcome=Outcome.FAILURE,
+            target="portal",
+            source=source_ip,
+            reason=reason,
+        )
+
+    def _new_session(
+        self,
+        token: str,
+        user_id: int,
+        *,
+        kind: SessionKind,
+        methods: tuple[str, ...],
+        now: datetime,
+        source_ip: str,
+        user_agent: str,
+    ) -> SessionRecord:
+        lifetime = self._pending_ttl if kind is SessionKind.PENDING else self._session_lifetime
+        return SessionRecord(
+            id_hash=hash_token(token),
+            user_id=user_id,
+            kind=kind,
+            parent_hash=None,
+            app_name=None,
+            auth_methods=methods,
+            auth_time=now,
+            created_at=now,
+            expires_at=now + lifetime,
+            revoked_at=None,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            last_seen_at=now,
+        )
+
+    def _signed_in(
+        self, uow: UnitOfWork, user: UserRecord, record: SessionRecord, now: datetime
+    ) -> None:
+        uow.users.set_last_login(user.id, now=now)
+        self._audit(
+            uow,
+            AuditEntry(
+                ts=now,
+                actor=f"user:{user.name}",
+                action=Action.LOGIN_SUCCEEDED,
+                outcome=Outcome.SUCCESS,
+                target="portal",
+                source=record.source_ip,
+                details={"session": record.id_hash[:12], "methods": list(record.auth_methods)},
+            ),
+        )
+
+    @staticmethod
+    def _factors(uow: UnitOfWork, user_id: int) -> frozenset[str]:
+        found = set()
+        totp = uow.totp.get(user_id)
+        if totp is not None and totp.confirmed_at is not None:
+            found.add("otp")
+        if uow.webauthn.list_for_user(user_id):
+            found.add("webauthn")
+        return frozenset(found)
+
+    def second_factors(self, user_id: int) -> frozenset[str]:
+        """The second factors a user can sign in with: "otp" and/or "webauthn"."""
+        with self._uow.read() as uow:
+            return self._factors(uow, user_id)
+
+    def must_enrol_mfa(self, user: UserRecord) -> bool:
+        """A member of a group marked ``mfa_required`` who has no second factor yet."""
+        with self._uow.read() as uow:
+            if self._factors(uow, user.id):
+                return False
+            return any(g.mfa_required for g in uow.groups.list() if g.name in user.groups)
+
+    def factor_attempt_allowed(self, user: UserRecord, source_ip: str) -> bool:
+        """Second-factor guesses count against the same bans as passwords."""
+        return not self._regulator.banned(user.name, source_ip)
+
+    def factor_failed(self, user: UserRecord, *, method: str, source_ip: str) -> None:
+        self._regulator.record_failure(user.name, source_ip)
+        now = self._clock.now()
+        with self._uow.write() as uow:
+            self._audit(
+                uow,
+                AuditEntry(
+                    ts=now,
+                    actor=f"user:{user.name}",
+                    action=Action.SECOND_FACTOR_FAILED,
+                    outcome=Outcome.FAILURE,
+                    target="portal",
+                    source=source_ip,
+                    reason=f"bad-{method}",
+                ),
+            )
+
+    def pending_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
+        """The pending (second factor owed) session for a cookie value, with its user."""
+        return self._session_of_kind(token, SessionKind.PENDING)
+
+    def complete_second_factor(
+        self, pending: SessionRecord, *, method: str, source_ip: str, user_agent: str
+    ) -> IssuedSession:
+        """Turn a pending session into a full one after the caller verified a factor.
+
+        The pending id is revoked and a new id issued: a session id never gains rights.
+        """
+        return self._rotate(
+            pending,
+            expected=SessionKind.PENDING,
+            methods=("pwd", *_IMPLIED.get(method, (method, "mfa"))),
+            source_ip=source_ip,
+            user_agent=user_agent,
+        )
+
+    def step_up(
+        self, session: SessionRecord, *, method: str, source_ip: str, user_agent: str
+    ) -> IssuedSession:
+        """Record a fresh verification of ``method`` on a signed-in session (new id)."""
+        added = _IMPLIED.get(method, (method, "mfa"))
+        methods = tuple(dict.fromkeys((*session.auth_methods, *added)))
+        return self._rotate(
+            session,
+            expected=SessionKind.PORTAL,
+            methods=methods,
+            source_ip=source_ip,
+            user_agent=user_agent,
+        )
+
+    def _rotate(
+        self,
+        old: SessionRecord,
+        *,
+        expected: SessionKind,
+        methods: tuple[str, ...],
+        source_ip: str,
+        user_agent: str,
+    ) -> IssuedSession:
+        if method_unknown := [m for m in methods if m not in _METHODS]:
+            raise ValueError(f"unknown sign-in method {method_unknown[0]!r}")
+        now = self._clock.now()
+        token = new_token()
+        with self._uow.write() as uow:
+            current = uow.sessions.get(old.id_hash)
+            if current is None or current.kind is not expected or not current.active(now):
+                raise InvalidCredentials("the sign-in has expired; start again")
+            user = uow.users.get_by_id(current.user_id)
+            if user is None or not user.enabled:
+                raise InvalidCredentials("wrong user name or password")
+            uow.sessions.revoke(current.id_hash, now=now)
+            record = self._new_session(
+                token,
+                user.id,
+                kind=SessionKind.PORTAL,
+                methods=methods,
+                now=now,
+                source_ip=source_ip,
+                user_agent=user_agent,
+            )
+            uow.sessions.insert(record)
+            if expected is SessionKind.PENDING:
+                self._signed_in(uow, user, record, now)
+            else:
+                self._audit(
+                    uow,
+                    AuditEntry(
+                        ts=now,
+                        actor=f"user:{user.name}",
+                        action=Action.STEP_UP_SUCCEEDED,
+                        outcome=Outcome.SUCCESS,
+                        target="portal",
+                        source=source_ip,
+                        details={"session": record.id_hash[:12], "methods": list(methods)},
+                    ),
+                )
+            uow.changes.record(ChangeEvent(Topic.SESSION, current.id_hash), now=now)
         return IssuedSession(token=token, record=record, user=user)
 
     def portal_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
-        """The active portal session for a cookie value, with its (enabled) user."""
+        """The active portal session for a cookie value, with its (enabled) user.
+
+        A session unused for longer than the idle timeout has ended, even before its
+        absolute expiry. Activity is recorded at most once a minute per session.
+        """
+        return self._session_of_kind(token, SessionKind.PORTAL)
+
+    def _session_of_kind(
+        self, token: str, kind: SessionKind
+    ) -> tuple[SessionRecord, UserRecord] | None:
         if not token or len(token) > 100:
             return None
+        now = self._clock.now()
         with self._uow.read() as uow:
             record = uow.sessions.get(hash_token(token))
-            if (
-                record is None
-                or record.kind is not SessionKind.PORTAL
-                or not record.active(self._clock.now())
-            ):
+            if record is None or record.kind is not kind or not self.alive(record, now):
                 return None
             user = uow.users.get_by_id(record.user_id)
         if user is None or not user.enabled:
             return None
+        if now - record.last_activity >= _TOUCH_EVERY:
+            self.touch([(record.id_hash, now)])
         return record, user
+
+    def alive(self, record: SessionRecord, now: datetime) -> bool:
+        """Not revoked, before its absolute expiry, and used within the idle timeout."""
+        return record.active(now) and now - record.last_activity < self._idle_timeout
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        return self._idle_timeout
+
+    def touch(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        """Record session activity (gateways batch theirs and call this periodically)."""
+        if seen:
+            with self._uow.write() as uow:
+                uow.sessions.touch(seen)
 
     def session_by_hash(self, id_hash: str) -> SessionRecord | None:
         """Any session by hash, active or not; used by gateway caches on a miss."""
@@ -165,6 +405,18 @@ class AuthService:
                 ),
             )
             uow.changes.record(ChangeEvent(Topic.SESSION, session.id_hash), now=now)
+
+    def revoke_session(
+        self, username: str, id_prefix: str, *, actor: str, source_ip: str = ""
+    ) -> bool:
+        """End one of a user's portal sessions, named by the first characters of its hash."""
+        if len(id_prefix) < 8:
+            return False
+        for record in self.list_sessions(username=username):
+            if record.id_hash.startswith(id_prefix):
+                self.logout(record, actor=actor, source_ip=source_ip)
+                return True
+        return False
 
     def revoke_user_sessions(self, username: str, *, actor: str, source_ip: str = "") -> int:
         now = self._clock.now()
@@ -237,7 +489,7 @@ class AuthService:
             ):
                 raise InvalidHandoff("sign-in link does not belong to this browser or app")
             parent = uow.sessions.get(handoff.session_hash)
-            if parent is None or not parent.active(now):
+            if parent is None or not self.alive(parent, now):
                 raise InvalidHandoff("the portal session has ended")
             record = SessionRecord(
                 id_hash=hash_token(token),
@@ -252,6 +504,7 @@ class AuthService:
                 revoked_at=None,
                 source_ip=source_ip,
                 user_agent=user_agent,
+                last_seen_at=now,
             )
             uow.sessions.insert(record)
             user = uow.users.get_by_id(parent.user_id)

@@ -11,12 +11,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from nevertrust.app import Services
-from nevertrust.identity import ADMIN_GROUP, SessionRecord, UserRecord
+from nevertrust.identity import ADMIN_GROUP, IssuedSession, SessionKind, SessionRecord, UserRecord
 from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
 
-__all__ = ["SESSION_COOKIE", "PortalContext", "SignedIn"]
+__all__ = ["PENDING_COOKIE", "SESSION_COOKIE", "PortalContext", "SignedIn"]
 
 SESSION_COOKIE = "nt_session"
+# Holds a session that passed the password step and still owes a second factor.
+PENDING_COOKIE = "nt_pending"
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -42,6 +44,21 @@ class PortalContext:
         token = request.cookies.get(SESSION_COOKIE, "")
         found = self.services.auth.portal_session(token) if token else None
         return None if found is None else SignedIn(*found)
+
+    def pending(self, request: Request) -> SignedIn | None:
+        token = request.cookies.get(PENDING_COOKIE, "")
+        found = self.services.auth.pending_session(token) if token else None
+        return None if found is None else SignedIn(*found)
+
+    def issue_session_cookie(self, response: Response, issued: IssuedSession) -> None:
+        """Give the browser a session: a pending one, or a full one (ending any pending)."""
+        record = issued.record
+        lifetime = int((record.expires_at - record.created_at).total_seconds())
+        if record.kind is SessionKind.PENDING:
+            self.set_cookie(response, PENDING_COOKIE, issued.token, max_age=lifetime)
+            return
+        self.set_cookie(response, SESSION_COOKIE, issued.token, max_age=lifetime)
+        self.set_cookie(response, PENDING_COOKIE, "", max_age=0)
 
     def client_ip(self, request: Request) -> str:
         return request.client.host if request.client else ""

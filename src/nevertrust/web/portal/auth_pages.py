@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from nevertrust.identity import InvalidCredentials
+from nevertrust.identity import InvalidCredentials, SessionKind
 from nevertrust.web.csrf import CsrfFailed
-from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
+from nevertrust.web.portal._context import PENDING_COOKIE, SESSION_COOKIE, PortalContext
+from nevertrust.web.portal._flow import FlowParams, StepUpAsk, continue_url
 from nevertrust.web.redirects import AppTarget, parse_app_target
 
 __all__ = ["routes"]
@@ -50,16 +51,8 @@ def routes(ctx: PortalContext) -> list[Route]:
     async def login_page(request: Request) -> Response:
         signed_in = await run_in_threadpool(ctx.signed_in, request)
         if signed_in is not None:
-            return _continue(
-                request.query_params.get("rd", ""), request.query_params.get("state", "")
-            )
+            return RedirectResponse(continue_url(FlowParams.of(request.query_params)), 303)
         return login_form(request)
-
-    def _continue(rd: str, state: str) -> Response:
-        if rd and state:
-            query = urlencode({"rd": rd, "state": state})
-            return RedirectResponse(f"/authorize?{query}", status_code=303)
-        return RedirectResponse("/", status_code=303)
 
     async def login_submit(request: Request) -> Response:
         form = await request.form()
@@ -103,9 +96,12 @@ def routes(ctx: PortalContext) -> list[Route]:
                     previous.session, actor=f"user:{previous.user.name}"
                 )
             )
-        response = _continue(rd, state)
-        lifetime = int((issued.record.expires_at - issued.record.created_at).total_seconds())
-        ctx.set_cookie(response, SESSION_COOKIE, issued.token, max_age=lifetime)
+        flow = FlowParams(rd=rd, state=state)
+        if issued.record.kind is SessionKind.PENDING:
+            response: Response = RedirectResponse(f"/login/mfa?{flow.query()}", status_code=303)
+        else:
+            response = RedirectResponse(continue_url(flow), status_code=303)
+        ctx.issue_session_cookie(response, issued)
         ctx.harden(response)
         return response
 
@@ -120,6 +116,14 @@ def routes(ctx: PortalContext) -> list[Route]:
         if target is None or not state or len(state) > 200:
             # Not one of our registered apps (or a tampered link): go home, never elsewhere.
             return RedirectResponse("/", status_code=303)
+        if await run_in_threadpool(ctx.services.auth.must_enrol_mfa, signed_in.user):
+            return RedirectResponse("/account?enrol=required", status_code=303)
+        ask = StepUpAsk.parse(
+            request.query_params.get("methods", ""), request.query_params.get("max_age", "")
+        )
+        if ask is not None and not ask.satisfied_by(signed_in.session, ctx.services.clock.now()):
+            flow = FlowParams(rd=rd[:4000], state=state)
+            return RedirectResponse(f"/stepup?{flow.query(**ask.query_values())}", status_code=303)
         code = await run_in_threadpool(
             lambda: ctx.services.auth.issue_handoff(
                 signed_in.session,
@@ -171,6 +175,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         # Same attributes as when it was set (HttpOnly, SameSite, Secure), not Starlette's
         # delete_cookie defaults, which drop HttpOnly and Secure.
         ctx.set_cookie(response, SESSION_COOKIE, "", max_age=0)
+        ctx.set_cookie(response, PENDING_COOKIE, "", max_age=0)
         ctx.harden(response)
         return response
 
