@@ -12,8 +12,10 @@ from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
 from nevertrust.domain import Principal
 from nevertrust.domain.names import validate_name
+from nevertrust.errors import InvalidInput
 from nevertrust.identity.errors import UnknownGroup, UnknownUser, WeakPassword
-from nevertrust.identity.models import GroupRecord, UserRecord
+from nevertrust.identity.models import GroupRecord, UserKind, UserRecord
+from nevertrust.identity.password_strength import weakness
 from nevertrust.identity.passwords import Passwords
 
 if TYPE_CHECKING:
@@ -38,12 +40,26 @@ def check_password_policy(password: str, *, username: str, min_length: int) -> N
         raise WeakPassword(f"password longer than {_MAX_PASSWORD} characters", field="password")
     if password.strip().lower() == username.lower():
         raise WeakPassword("password must not be the user name", field="password")
+    reason = weakness(password, related=[username])
+    if reason is not None:
+        raise WeakPassword(f"password too easy to guess: {reason}", field="password")
 
 
 def _require_user(uow: UnitOfWork, name: str) -> UserRecord:
     user = uow.users.get_by_name(name)
     if user is None:
         raise UnknownUser(f"no user named {name!r}", name=name)
+    return user
+
+
+def _require_person(uow: UnitOfWork, name: str) -> UserRecord:
+    """Passwords and setup links are for people: a service account must never sign in."""
+    user = _require_user(uow, name)
+    if user.kind is not UserKind.PERSON:
+        raise InvalidInput(
+            f"{name!r} is a service account: it has no password and uses API keys",
+            field="name",
+        )
     return user
 
 
@@ -147,7 +163,7 @@ class DirectoryService:
         password_hash = self._passwords.hash(password)
         now = self._clock.now()
         with self._uow.write() as uow:
-            user = _require_user(uow, name)
+            user = _require_person(uow, name)
             uow.users.set_password_hash(user.id, password_hash, now=now)
             self._audit(uow, Action.PASSWORD_SET, actor=actor, target=f"user:{name}")
 
@@ -156,7 +172,7 @@ class DirectoryService:
         token = new_token()
         now = self._clock.now()
         with self._uow.write() as uow:
-            user = _require_user(uow, name)
+            user = _require_person(uow, name)
             uow.setup_tokens.insert(
                 token_hash=hash_token(token),
                 user_id=user.id,
@@ -174,7 +190,7 @@ class DirectoryService:
     def complete_setup(self, token: str, password: str) -> UserRecord | None:
         """Set the password through a setup link; None when the link is unknown or used."""
         user = self.setup_link_user(token)
-        if user is None:
+        if user is None or user.kind is not UserKind.PERSON:
             return None
         check_password_policy(password, username=user.name, min_length=self._min_password_length)
         password_hash = self._passwords.hash(password)
