@@ -18,6 +18,7 @@ from nevertrust.identity import (
     Passwords,
     RecoveryCodeService,
     TotpService,
+    WebAuthnService,
 )
 from nevertrust.policy import PolicyService
 from nevertrust.settings import Settings
@@ -39,6 +40,7 @@ class Services:
     auth: AuthService
     totp: TotpService
     recovery_codes: RecoveryCodeService
+    webauthn: WebAuthnService
     catalog: CatalogService
     apply: ApplyService
     audit: AuditLog
@@ -101,6 +103,13 @@ def build_services(
         ),
         totp=TotpService(uow=uow, clock=clock, master_key=master_key),
         recovery_codes=RecoveryCodeService(uow=uow, clock=clock),
+        webauthn=WebAuthnService(
+            uow=uow,
+            clock=clock,
+            rp_id=settings.webauthn_rp_id,
+            rp_name=identity.webauthn_rp_name,
+            origin=settings.portal_url,
+        ),
         catalog=CatalogService(uow=uow, clock=clock),
         apply=ApplyService(uow=uow, clock=clock),
         audit=AuditLog(

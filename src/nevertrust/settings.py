@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nevertrust.errors import ConfigError
@@ -51,6 +51,25 @@ class IdentitySettings(BaseModel):
         default=24, ge=1, description="Lifetime of a password setup link."
     )
     min_password_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
+    webauthn_rp_id: str = Field(
+        default="",
+        description="WebAuthn relying party id: the portal host or a parent domain of it; "
+        "empty means the portal host. Changing it orphans every registered passkey.",
+    )
+    webauthn_rp_name: str = Field(
+        default="NeverTrust",
+        min_length=1,
+        max_length=64,
+        description="Name browsers show when a passkey is created.",
+    )
+
+    @field_validator("webauthn_rp_id")
+    @classmethod
+    def _rp_id(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", value):
+            raise ValueError("must be a DNS name such as example.com (no scheme, port or path)")
+        return value
 
 
 class AuditSettings(BaseModel):
@@ -131,6 +150,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a DNS name such as localhost or example.com")
         return value
 
+    @model_validator(mode="after")
+    def _rp_id_covers_portal(self) -> Settings:
+        # WebAuthn §5.1.3: the RP id must be the origin's host or a registrable suffix of it.
+        rp_id = self.identity.webauthn_rp_id
+        if rp_id and not f".{self.portal_host}".endswith(f".{rp_id}"):
+            raise ConfigError(
+                f"config: bad identity.webauthn_rp_id {rp_id!r}: must be {self.portal_host} "
+                "or a parent domain of it"
+            )
+        return self
+
     # Derived values; computed, never configured twice.
 
     @property
@@ -158,6 +188,10 @@ class Settings(BaseSettings):
     @property
     def portal_url(self) -> str:
         return self._origin(self.portal_host)
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        return self.identity.webauthn_rp_id or self.portal_host
 
     def app_host(self, app_name: str) -> str:
         return f"{app_name}.{self.base_domain}"

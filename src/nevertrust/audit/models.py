@@ -32,6 +32,7 @@ class Action(StrEnum):
     MFA_ENROLMENT_STARTED = "identity:mfa:enrolment-started"
     MFA_ENROLLED = "identity:mfa:enrolled"
     MFA_REMOVED = "identity:mfa:removed"
+    MFA_RENAMED = "identity:mfa:renamed"  # a passkey's label changed
     MFA_VERIFIED = "identity:mfa:verified"
     MFA_FAILED = "identity:mfa:failed"
     RECOVERY_CODES_GENERATED = "identity:mfa:recovery-codes-generated"

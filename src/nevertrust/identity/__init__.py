@@ -22,6 +22,14 @@ from nevertrust.identity.totp import (
     TotpNotEnrolled,
     TotpService,
 )
+from nevertrust.identity.webauthn import (
+    PasskeyAuthenticationFailed,
+    PasskeyChallengeExpired,
+    PasskeyCloned,
+    PasskeyRegistrationFailed,
+    UnknownPasskey,
+    WebAuthnService,
+)
 
 __all__ = [
     "ADMIN_GROUP",
@@ -33,6 +41,10 @@ __all__ = [
     "InvalidOtp",
     "IssuedSession",
     "MfaStatus",
+    "PasskeyAuthenticationFailed",
+    "PasskeyChallengeExpired",
+    "PasskeyCloned",
+    "PasskeyRegistrationFailed",
     "Passwords",
     "RecoveryCodeService",
     "SessionKind",
@@ -42,8 +54,10 @@ __all__ = [
     "TotpNotEnrolled",
     "TotpService",
     "UnknownGroup",
+    "UnknownPasskey",
     "UnknownUser",
     "UserRecord",
     "WeakPassword",
+    "WebAuthnService",
     "check_password_policy",
 ]

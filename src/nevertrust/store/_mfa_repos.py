@@ -166,6 +166,17 @@ class SqlWebAuthnRepository:
             .values(sign_count=sign_count, last_used_at=now)
         )
 
+    def rename(self, user_id: int, credential_pk: int, name: str) -> bool:
+        result = self._conn.execute(
+            update(webauthn_credentials)
+            .where(
+                webauthn_credentials.c.id == credential_pk,
+                webauthn_credentials.c.user_id == user_id,
+            )
+            .values(name=name[:100])
+        )
+        return result.rowcount > 0
+
     def delete(self, user_id: int, credential_pk: int) -> bool:
         result = self._conn.execute(
             delete(webauthn_credentials).where(
