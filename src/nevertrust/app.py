@@ -17,10 +17,12 @@ from nevertrust.identity import (
     DirectoryService,
     Passwords,
     RecoveryCodeService,
+    Regulator,
     TotpService,
     WebAuthnService,
 )
 from nevertrust.policy import PolicyService
+from nevertrust.regulation_storage import build_regulator
 from nevertrust.settings import Settings
 from nevertrust.store import Database, SqlUnitOfWorkFactory, upgrade
 
@@ -38,6 +40,7 @@ class Services:
     passwords: Passwords
     directory: DirectoryService
     auth: AuthService
+    regulator: Regulator
     totp: TotpService
     recovery_codes: RecoveryCodeService
     webauthn: WebAuthnService
@@ -52,6 +55,7 @@ class Services:
         return request_sync(self.settings.control_socket)
 
     def close(self) -> None:
+        self.regulator.close()
         self.db.dispose()
 
 
@@ -79,6 +83,7 @@ def build_services(
     passwords = passwords or Passwords()
     master_key = load_or_create_master_key(settings.effective_secret_key_file)
     identity = settings.identity
+    regulator = build_regulator(settings, uow=uow, clock=clock, master_key=master_key)
     return Services(
         settings=settings,
         clock=clock,
@@ -98,9 +103,11 @@ def build_services(
             uow=uow,
             clock=clock,
             passwords=passwords,
+            regulator=regulator,
             session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
             handoff_ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
         ),
+        regulator=regulator,
         totp=TotpService(uow=uow, clock=clock, master_key=master_key),
         recovery_codes=RecoveryCodeService(uow=uow, clock=clock),
         webauthn=WebAuthnService(

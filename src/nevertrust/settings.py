@@ -23,6 +23,7 @@ __all__ = [
     "AuditSettings",
     "GatewaySettings",
     "IdentitySettings",
+    "RegulationSettings",
     "Settings",
     "load_settings",
 ]
@@ -72,6 +73,36 @@ class IdentitySettings(BaseModel):
         return value
 
 
+class RegulationSettings(BaseModel):
+    """Brute-force regulation of sign-in (docs/brute-force.md); defaults follow Authelia."""
+
+    enabled: bool = Field(default=True, description="Count failed sign-ins and ban on excess.")
+    max_retries: int = Field(
+        default=3, ge=1, le=1000, description="Failures per user name that cause a ban."
+    )
+    find_time_seconds: int = Field(
+        default=120, ge=1, le=86_400, description="Window in which user-name failures count."
+    )
+    ban_time_seconds: int = Field(
+        default=300, ge=1, le=30 * 86_400, description="How long a user-name ban lasts."
+    )
+    ip_max_retries: int = Field(
+        default=20, ge=1, le=100_000, description="Failures per source address that cause a ban."
+    )
+    ip_find_time_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="Window in which address failures count."
+    )
+    ip_ban_time_seconds: int = Field(
+        default=900, ge=1, le=30 * 86_400, description="How long an address ban lasts."
+    )
+    key_prefix: str = Field(
+        default="",
+        max_length=100,
+        description="Prefix of the failure-counter keys in Redis; empty: derived from the "
+        "master key, so replicas of one deployment share counters and other deployments don't.",
+    )
+
+
 class AuditSettings(BaseModel):
     flush_interval_ms: int = Field(
         default=50, ge=5, le=5000, description="How often queued audit records are written."
@@ -98,7 +129,10 @@ class Settings(BaseSettings):
         default="",
         description="SQLAlchemy URL; empty means SQLite at HOME/nevertrust.db.",
     )
-    redis_url: str = Field(default="", description="Redis URL for the event bus; empty: none.")
+    redis_url: str = Field(
+        default="",
+        description="Redis URL shared by replicas (failure counters, events); empty: none.",
+    )
     bind: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")
     base_domain: str = Field(
@@ -127,6 +161,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    regulation: RegulationSettings = Field(default_factory=RegulationSettings)
 
     @field_validator("database_url")
     @classmethod

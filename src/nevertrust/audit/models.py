@@ -18,6 +18,8 @@ class Action(StrEnum):
     LOGIN_FAILED = "identity:login:failed"
     LOGOUT = "identity:session:logged-out"
     SESSION_REVOKED = "identity:session:revoked"
+    BAN_CREATED = "identity:ban:created"  # too many failed sign-ins for a name or address
+    BAN_LIFTED = "identity:ban:lifted"
     APP_SESSION_ISSUED = "identity:app-session:issued"
     PASSWORD_SET = "identity:password:set"  # noqa: S105 - an action name, not a secret
     SETUP_LINK_ISSUED = "identity:setup-link:issued"

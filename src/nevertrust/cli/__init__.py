@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nevertrust.cli import apps, audit, groups, mfa, policy, serve, users
+from nevertrust.cli import apps, audit, bans, groups, mfa, policy, serve, users
 from nevertrust.cli.errors import report
 from nevertrust.errors import NeverTrustError
 
@@ -41,6 +41,7 @@ app.add_typer(mfa.app, name="mfa")
 app.add_typer(apps.app, name="apps")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.sessions_app, name="sessions")
+app.add_typer(bans.app, name="bans")
 app.add_typer(policy.app, name="policy")
 app.add_typer(serve.config_app, name="config")
 

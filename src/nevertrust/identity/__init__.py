@@ -11,9 +11,22 @@ from nevertrust.identity.errors import (
     UnknownUser,
     WeakPassword,
 )
-from nevertrust.identity.models import GroupRecord, SessionKind, SessionRecord, UserRecord
+from nevertrust.identity.models import (
+    BanRecord,
+    GroupRecord,
+    SessionKind,
+    SessionRecord,
+    UserRecord,
+)
 from nevertrust.identity.passwords import Passwords
 from nevertrust.identity.recovery import RecoveryCodeService
+from nevertrust.identity.regulation import (
+    InvalidBanSubject,
+    Limit,
+    RegulationPolicy,
+    RegulationUnavailable,
+    Regulator,
+)
 from nevertrust.identity.totp import (
     InvalidOtp,
     MfaStatus,
@@ -34,12 +47,15 @@ from nevertrust.identity.webauthn import (
 __all__ = [
     "ADMIN_GROUP",
     "AuthService",
+    "BanRecord",
     "DirectoryService",
     "GroupRecord",
+    "InvalidBanSubject",
     "InvalidCredentials",
     "InvalidHandoff",
     "InvalidOtp",
     "IssuedSession",
+    "Limit",
     "MfaStatus",
     "PasskeyAuthenticationFailed",
     "PasskeyChallengeExpired",
@@ -47,6 +63,9 @@ __all__ = [
     "PasskeyRegistrationFailed",
     "Passwords",
     "RecoveryCodeService",
+    "RegulationPolicy",
+    "RegulationUnavailable",
+    "Regulator",
     "SessionKind",
     "SessionRecord",
     "TotpAlreadyEnrolled",

@@ -183,6 +183,10 @@ class BanRepository(Protocol):
 
     def list_active(self, *, now: datetime) -> Sequence[BanRecord]: ...
 
+    def latest(self, subjects: Sequence[str]) -> Sequence[BanRecord]:
+        """The newest ban of each subject (active, expired or lifted), if it ever had one."""
+        ...
+
     def lift(self, subject: str, *, by: str, now: datetime) -> int: ...
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nevertrust.errors import AlreadyExists
@@ -63,6 +63,15 @@ class SqlBanRepository:
             .where(login_bans.c.lifted_at.is_(None), login_bans.c.expires_at > now)
             .order_by(login_bans.c.created_at)
         )
+        return [_ban(r) for r in rows]
+
+    def latest(self, subjects: Sequence[str]) -> Sequence[BanRecord]:
+        newest = (
+            select(func.max(login_bans.c.id))
+            .where(login_bans.c.subject.in_(list(subjects)))
+            .group_by(login_bans.c.subject)
+        )
+        rows = self._conn.execute(select(login_bans).where(login_bans.c.id.in_(newest)))
         return [_ban(r) for r in rows]
 
     def lift(self, subject: str, *, by: str, now: datetime) -> int:

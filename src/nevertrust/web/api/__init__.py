@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from nevertrust import __version__
 from nevertrust.app import Services
-from nevertrust.web.api import apps, audit, mfa, policies, users
+from nevertrust.web.api import apps, audit, bans, mfa, policies, users
 from nevertrust.web.errors import install_error_handlers
 
 __all__ = ["build_api"]
@@ -25,6 +25,7 @@ def build_api(services: Services) -> FastAPI:
     api.include_router(mfa.router)
     api.include_router(apps.router)
     api.include_router(audit.router)
+    api.include_router(bans.router)
     api.include_router(policies.router)
     install_error_handlers(api)
     return api

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from nevertrust.web.portal import account, auth_pages, console, home
+from nevertrust.web.portal import account, auth_pages, console, console_bans, home
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
 
 __all__ = ["SESSION_COOKIE", "PortalContext", "build_portal"]
@@ -23,6 +23,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
             *home.routes(ctx),
             *account.routes(ctx),
             *console.routes(ctx),
+            *console_bans.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
         ]
