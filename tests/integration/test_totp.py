@@ -256,9 +256,7 @@ def test_removing_the_app_stops_its_codes(svc: Services, clock: FixedClock) -> N
 
     assert not svc.totp.verify(user(svc).id, oathtool(secret, clock.now()))
     assert changes(svc, after=mark) == [ChangeEvent(Topic.USER, str(user(svc).id))]
-    assert [r.actor for r in audit_records(svc) if r.action == Action.MFA_REMOVED] == [
-        "cli:root"
-    ]
+    assert [r.actor for r in audit_records(svc) if r.action == Action.MFA_REMOVED] == ["cli:root"]
     assert svc.totp.status("alice")[0].totp is False
 
 
