@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-__all__ = ["SoftAuthenticator", "b64url", "from_b64url"]
+__all__ = ["Alg", "SoftAuthenticator", "b64url", "from_b64url"]
 
 Alg = Literal["ES256", "EdDSA", "RS256"]
 _UP, _UV, _AT = 0x01, 0x04, 0x40
@@ -105,20 +105,28 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         ceremony: str = "webauthn.create",
         user_verified: bool = True,
+        reuse: bool = False,
     ) -> dict[str, Any]:
-        """``navigator.credentials.create()`` for ``options_json`` (the server's options)."""
+        """``navigator.credentials.create()`` for ``options_json`` (the server's options).
+
+        ``reuse`` answers with the credential made last time, ignoring the exclude list, as
+        a broken or hostile client could.
+        """
         options = json.loads(options_json)
         excluded = {from_b64url(c["id"]) for c in options.get("excludeCredentials", [])}
-        if excluded & set(self.keys):
+        if excluded & set(self.keys) and not reuse:
             raise AssertionError("InvalidStateError: this authenticator is already registered")
-        key = _Key(
-            credential_id=os.urandom(32),
-            private=_new_private(alg),
-            alg=alg,
-            user_handle=from_b64url(options["user"]["id"]),
-            rp_id=rp_id or options["rp"]["id"],
-        )
-        self.keys[key.credential_id] = key
+        if reuse:
+            key = list(self.keys.values())[-1]
+        else:
+            key = _Key(
+                credential_id=os.urandom(32),
+                private=_new_private(alg),
+                alg=alg,
+                user_handle=from_b64url(options["user"]["id"]),
+                rp_id=rp_id or options["rp"]["id"],
+            )
+            self.keys[key.credential_id] = key
         flags = _UP | _AT | (_UV if user_verified else 0)
         auth_data = (
             hashlib.sha256(key.rp_id.encode()).digest()
@@ -152,11 +160,17 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         ceremony: str = "webauthn.get",
         sign_count: int | None = None,
+        any_key: bool = False,
     ) -> dict[str, Any]:
-        """``navigator.credentials.get()``: signs with the first allowed credential we hold."""
+        """``navigator.credentials.get()``: signs with the first allowed credential we hold.
+
+        ``any_key`` signs with our first credential even when the options do not allow it.
+        """
         options = json.loads(options_json)
         allowed = [from_b64url(c["id"]) for c in options.get("allowCredentials", [])]
-        matches = [self.keys[i] for i in allowed if i in self.keys] if allowed else []
+        matches = [self.keys[i] for i in allowed if i in self.keys]
+        if any_key:
+            matches = list(self.keys.values())
         if not matches:
             raise AssertionError("NotAllowedError: no credential of this authenticator allowed")
         key = matches[0]

@@ -187,12 +187,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rp_id_covers_portal(self) -> Settings:
-        # WebAuthn §5.1.3: the RP id must be the origin's host or a registrable suffix of it.
+        # WebAuthn §5.1.3: the RP id must be the origin's host or a registrable suffix of
+        # it; browsers refuse top-level domains (a single label other than localhost).
         rp_id = self.identity.webauthn_rp_id
-        if rp_id and not f".{self.portal_host}".endswith(f".{rp_id}"):
+        covers = f".{self.portal_host}".endswith(f".{rp_id}")
+        if rp_id and (not covers or ("." not in rp_id and rp_id != "localhost")):
             raise ConfigError(
                 f"config: bad identity.webauthn_rp_id {rp_id!r}: must be {self.portal_host} "
-                "or a parent domain of it"
+                "or a parent domain of it (not a top-level domain)"
             )
         return self
 

@@ -134,7 +134,9 @@ def _descriptor(record: WebAuthnCredentialRecord) -> PublicKeyCredentialDescript
 
 def clean_name(name: str) -> str:
     """A passkey label as people will read it: printable, single-spaced, at most 64."""
-    printable = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    # Line breaks and tabs separate words; other control and format characters go.
+    spaced = "".join(" " if c.isspace() else c for c in name)
+    printable = "".join(c for c in spaced if unicodedata.category(c)[0] != "C")
     cleaned = " ".join(printable.split())
     if len(cleaned) > MAX_NAME:
         raise InvalidInput(

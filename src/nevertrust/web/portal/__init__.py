@@ -8,7 +8,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from nevertrust.web.portal import account, auth_pages, console, console_bans, home
+from nevertrust.web.portal import (
+    account,
+    auth_pages,
+    console,
+    console_bans,
+    home,
+    webauthn_routes,
+)
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
 
 __all__ = ["SESSION_COOKIE", "PortalContext", "build_portal"]
@@ -20,6 +27,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
     return Starlette(
         routes=[
             *auth_pages.routes(ctx),
+            *webauthn_routes.routes(ctx),
             *home.routes(ctx),
             *account.routes(ctx),
             *console.routes(ctx),
