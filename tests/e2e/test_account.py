@@ -227,3 +227,28 @@ def test_chromium_shows_the_qr_code_under_the_csp_and_confirms_a_code(
 
     expect(page.locator(".flash")).to_contain_text("Authenticator app set up")
     assert not [m for m in console if "Content Security Policy" in m], console
+
+
+def test_a_group_that_requires_mfa_sends_members_here_until_they_enrol(
+    platform: Platform,
+) -> None:
+    platform.cli("groups", "add", "finance")
+    platform.add_user("erin", PASSWORD, "finance")
+    platform.cli("apps", "allow", "whoami", "--group", "finance")
+    platform.cli("groups", "require-mfa", "finance")
+    b = platform.browser()
+    form, _ = b.go("GET", platform.app_url("whoami") + "/")
+
+    page, hops = platform.login(b, "erin", PASSWORD, form=form)
+
+    assert hops[-1].url == platform.portal + "/account?enrol=required"
+    assert "requires a second factor" in page.text
+    post(platform, b, "/account/totp/enroll")
+    found = _SECRET.search(b.go("GET", platform.portal + "/account")[0].text)
+    assert found
+    done, _ = post(
+        platform, b, "/account/totp/confirm", otp=oathtool(found.group(1).replace(" ", ""))
+    )
+    assert "requires a second factor" not in done.text
+    app, hops = b.go("GET", platform.app_url("whoami") + "/")
+    assert (app.status_code, hops[-1].url) == (200, platform.app_url("whoami") + "/")

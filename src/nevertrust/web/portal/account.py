@@ -61,6 +61,8 @@ def routes(ctx: PortalContext) -> list[Route]:
             "status": services.totp.status(name)[0],
             "enrolment": services.totp.pending_enrolment(name),
             "sessions": _sessions(list(services.auth.list_sessions(username=name)), me.session),
+            # From the database, not the URL: a group of theirs requires a second factor.
+            "must_enrol": services.auth.must_enrol_mfa(me.user),
         }
 
     async def show(
