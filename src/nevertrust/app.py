@@ -17,6 +17,8 @@ from nevertrust.identity import (
     DirectoryService,
     Passwords,
     RecoveryCodeService,
+    ReportService,
+    ServiceAccountService,
     Regulator,
     TotpService,
     WebAuthnService,
@@ -49,6 +51,8 @@ class Services:
     audit: AuditLog
     keys: KeyService
     policy: PolicyService
+    service_accounts: ServiceAccountService
+    reports: ReportService
 
     def notify_server(self) -> bool:
         """After a write from another process (the CLI), make a running server catch up."""
@@ -83,6 +87,13 @@ def build_services(
     passwords = passwords or Passwords()
     master_key = load_or_create_master_key(settings.effective_secret_key_file)
     identity = settings.identity
+    directory = DirectoryService(
+        uow=uow,
+        clock=clock,
+        passwords=passwords,
+        min_password_length=identity.min_password_length,
+        setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
+    )
     regulator = build_regulator(settings, uow=uow, clock=clock, master_key=master_key)
     return Services(
         settings=settings,
@@ -92,13 +103,7 @@ def build_services(
         bus=bus,
         master_key=master_key,
         passwords=passwords,
-        directory=DirectoryService(
-            uow=uow,
-            clock=clock,
-            passwords=passwords,
-            min_password_length=identity.min_password_length,
-            setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
-        ),
+        directory=directory,
         auth=AuthService(
             uow=uow,
             clock=clock,
@@ -126,4 +131,6 @@ def build_services(
         ),
         keys=KeyService(uow=uow, clock=clock, master_key=master_key),
         policy=PolicyService(uow=uow, clock=clock),
+        service_accounts=ServiceAccountService(uow=uow, clock=clock, directory=directory),
+        reports=ReportService(uow=uow, clock=clock),
     )

@@ -16,6 +16,9 @@ __all__ = ["Action", "AuditEntry", "Outcome", "SealedRecord", "success"]
 class Action(StrEnum):
     LOGIN_SUCCEEDED = "identity:login:succeeded"
     LOGIN_FAILED = "identity:login:failed"
+    LOGIN_SECOND_FACTOR_REQUIRED = "identity:login:second-factor-required"
+    STEP_UP_SUCCEEDED = "identity:step-up:succeeded"
+    SECOND_FACTOR_FAILED = "identity:second-factor:failed"
     LOGOUT = "identity:session:logged-out"
     SESSION_REVOKED = "identity:session:revoked"
     BAN_CREATED = "identity:ban:created"  # too many failed sign-ins for a name or address
@@ -38,6 +41,13 @@ class Action(StrEnum):
     MFA_VERIFIED = "identity:mfa:verified"
     MFA_FAILED = "identity:mfa:failed"
     RECOVERY_CODES_GENERATED = "identity:mfa:recovery-codes-generated"
+    # Service accounts and their API keys (details carry the key prefix, never the secret)
+    SERVICE_ACCOUNT_CREATED = "identity:service-account:created"
+    SERVICE_ACCOUNT_OWNER_SET = "identity:service-account:owner-set"
+    API_KEY_ISSUED = "identity:api-key:issued"
+    API_KEY_ROTATED = "identity:api-key:rotated"
+    API_KEY_REVOKED = "identity:api-key:revoked"
+    API_KEY_REJECTED = "identity:api-key:rejected"  # reason: malformed, expired, ...
     APP_CREATED = "catalog:app:created"
     APP_UPDATED = "catalog:app:updated"
     APP_REMOVED = "catalog:app:removed"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from nevertrust.cli import apps, audit, bans, groups, mfa, policy, serve, users
+from nevertrust.cli import apps, audit, bans, groups, mfa, policy, serve, service_accounts, users
+from nevertrust.cli import report as report_cli
 from nevertrust.cli.errors import report
 from nevertrust.errors import NeverTrustError
 
@@ -43,6 +44,8 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(audit.sessions_app, name="sessions")
 app.add_typer(bans.app, name="bans")
 app.add_typer(policy.app, name="policy")
+app.add_typer(service_accounts.app, name="service-accounts")
+app.add_typer(report_cli.app, name="report")
 app.add_typer(serve.config_app, name="config")
 
 

@@ -64,6 +64,7 @@ def list_(
                 [
                     {
                         "name": u.name,
+                        "kind": str(u.kind),
                         "enabled": u.enabled,
                         "groups": list(u.groups),
                         "has_password": u.password_hash is not None,
@@ -76,9 +77,10 @@ def list_(
             )
         )
         return
-    typer.echo(f"{'NAME':<24} {'STATUS':<9} GROUPS")
+    typer.echo(f"{'NAME':<24} {'KIND':<8} {'STATUS':<9} GROUPS")
     for u in users:
-        typer.echo(f"{u.name:<24} {'active' if u.enabled else 'disabled':<9} {','.join(u.groups)}")
+        status = "active" if u.enabled else "disabled"
+        typer.echo(f"{u.name:<24} {u.kind:<8} {status:<9} {','.join(u.groups)}")
 
 
 @app.command("disable")

@@ -27,6 +27,8 @@ from nevertrust.identity.regulation import (
     RegulationUnavailable,
     Regulator,
 )
+from nevertrust.identity.reports import IdentityReport, ReportService
+from nevertrust.identity.service_accounts import KeyView, ServiceAccount, ServiceAccountService
 from nevertrust.identity.totp import (
     InvalidOtp,
     MfaStatus,
@@ -50,11 +52,13 @@ __all__ = [
     "BanRecord",
     "DirectoryService",
     "GroupRecord",
+    "IdentityReport",
     "InvalidBanSubject",
     "InvalidCredentials",
     "InvalidHandoff",
     "InvalidOtp",
     "IssuedSession",
+    "KeyView",
     "Limit",
     "MfaStatus",
     "PasskeyAuthenticationFailed",
@@ -66,6 +70,9 @@ __all__ = [
     "RegulationPolicy",
     "RegulationUnavailable",
     "Regulator",
+    "ReportService",
+    "ServiceAccount",
+    "ServiceAccountService",
     "SessionKind",
     "SessionRecord",
     "TotpAlreadyEnrolled",

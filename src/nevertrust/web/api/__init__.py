@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from nevertrust import __version__
 from nevertrust.app import Services
-from nevertrust.web.api import apps, audit, bans, mfa, policies, users
+from nevertrust.web.api import apps, audit, bans, mfa, policies, reports, service_accounts, users
 from nevertrust.web.errors import install_error_handlers
 
 __all__ = ["build_api"]
@@ -27,5 +27,7 @@ def build_api(services: Services) -> FastAPI:
     api.include_router(audit.router)
     api.include_router(bans.router)
     api.include_router(policies.router)
+    api.include_router(service_accounts.router)
+    api.include_router(reports.router)
     install_error_handlers(api)
     return api
