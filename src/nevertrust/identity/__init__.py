@@ -11,6 +11,7 @@ from nevertrust.identity.errors import (
     UnknownUser,
     WeakPassword,
 )
+from nevertrust.identity.inventory import KeyView, ServiceAccount
 from nevertrust.identity.models import (
     BanRecord,
     GroupRecord,
@@ -28,7 +29,7 @@ from nevertrust.identity.regulation import (
     Regulator,
 )
 from nevertrust.identity.reports import IdentityReport, ReportService
-from nevertrust.identity.service_accounts import KeyView, ServiceAccount, ServiceAccountService
+from nevertrust.identity.service_accounts import ServiceAccountService
 from nevertrust.identity.totp import (
     InvalidOtp,
     MfaStatus,

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from nevertrust.clock import Clock
 from nevertrust.errors import InvalidInput
+from nevertrust.identity.inventory import build_inventory
 from nevertrust.identity.models import ApiKeyRecord, UserKind, UserRecord
-from nevertrust.identity.service_accounts import build_inventory
 
 if TYPE_CHECKING:
     from nevertrust.ports import UnitOfWorkFactory

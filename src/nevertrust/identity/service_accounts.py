@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from nevertrust.errors import InvalidInput
 from nevertrust.identity import api_keys as keys
 from nevertrust.identity.directory import DirectoryService
 from nevertrust.identity.errors import UnknownUser
+from nevertrust.identity.inventory import KeyView, ServiceAccount, build_inventory
 from nevertrust.identity.models import ApiKeyRecord, UserKind, UserRecord
 
 if TYPE_CHECKING:
@@ -31,13 +31,9 @@ if TYPE_CHECKING:
 __all__ = [
     "InvalidOwner",
     "KeyNotActive",
-    "KeyView",
     "NotAServiceAccount",
-    "ServiceAccount",
     "ServiceAccountDisabled",
     "ServiceAccountService",
-    "build_inventory",
-    "owner_problem",
 ]
 
 # A key's last use is written at most this often: never a database write per request.
@@ -64,91 +60,10 @@ class KeyNotActive(InvalidInput):
     code = "api-key-not-active"
 
 
-@dataclass(frozen=True, slots=True)
-class KeyView:
-    """An API key as lists show it: everything but the hash."""
-
-    prefix: str
-    name: str
-    scopes: tuple[str, ...]
-    created_at: datetime
-    created_by: str
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    status: keys.KeyStatus
-    stale: bool
-
-    @classmethod
-    def of(cls, key: ApiKeyRecord, now: datetime, *, superseded: bool) -> KeyView:
-        return cls(
-            prefix=key.prefix,
-            name=key.name,
-            scopes=key.scopes,
-            created_at=key.created_at,
-            created_by=key.created_by,
-            expires_at=key.expires_at,
-            last_used_at=key.last_used_at,
-            revoked_at=key.revoked_at,
-            status=keys.key_status(key, now),
-            stale=keys.is_stale(key, now, superseded=superseded),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceAccount:
-    name: str
-    description: str
-    enabled: bool
-    owner: str | None
-    owner_problem: str | None  # None when the owner is an enabled person
-    groups: tuple[str, ...]
-    created_at: datetime
-    keys: tuple[KeyView, ...]
-
-    @property
-    def stale_keys(self) -> tuple[str, ...]:
-        return tuple(k.prefix for k in self.keys if k.stale)
-
-
-def owner_problem(account: UserRecord, users_by_id: dict[int, UserRecord]) -> str | None:
-    """Why the account has no answerable owner (stable codes), or None if it has one."""
-    if account.owner_id is None:
-        return "no-owner"
-    owner = users_by_id.get(account.owner_id)
-    if owner is None:
-        return "owner-missing"
-    if owner.kind is not UserKind.PERSON:
-        return "owner-not-a-person"
-    if not owner.enabled:
-        return "owner-disabled"
-    return None
-
-
-def build_inventory(
-    users: Sequence[UserRecord], all_keys: Sequence[ApiKeyRecord], now: datetime
-) -> list[ServiceAccount]:
-    """The service accounts among ``users``, with owner names and key views at ``now``."""
-    by_id = {u.id: u for u in users}
-    retired = keys.superseded_ids(list(all_keys))
-    keys_of: dict[int, list[KeyView]] = {}
-    for key in all_keys:
-        view = KeyView.of(key, now, superseded=key.id in retired)
-        keys_of.setdefault(key.user_id, []).append(view)
-    return [
-        ServiceAccount(
-            name=u.name,
-            description=u.description,
-            enabled=u.enabled,
-            owner=by_id[u.owner_id].name if u.owner_id in by_id else None,
-            owner_problem=owner_problem(u, by_id),
-            groups=u.groups,
-            created_at=u.created_at,
-            keys=tuple(keys_of.get(u.id, ())),
-        )
-        for u in users
-        if u.kind is UserKind.SERVICE
-    ]
+def _audit(
+    uow: UnitOfWork, action: Action, now: datetime, actor: str, target: str, **details: object
+) -> None:
+    uow.audit.append([success(action, ts=now, actor=actor, target=target, **details)])
 
 
 def _service_account(uow: UnitOfWork, name: str) -> UserRecord:
@@ -210,17 +125,7 @@ class ServiceAccountService:
                 owner_id=owner_record.id,
                 description=description[:500],
             )
-            uow.audit.append(
-                [
-                    success(
-                        Action.SERVICE_ACCOUNT_CREATED,
-                        ts=now,
-                        actor=actor,
-                        target=f"user:{name}",
-                        owner=owner,
-                    )
-                ]
-            )
+            _audit(uow, Action.SERVICE_ACCOUNT_CREATED, now, actor, f"user:{name}", owner=owner)
             # The gateway snapshot lists every principal, machines included.
             uow.changes.record(ChangeEvent(Topic.USER, str(user_id)), now=now)
         return self.get(name)
@@ -249,17 +154,14 @@ class ServiceAccountService:
             owner_record = _owner(uow, owner)
             uow.users.set_owner(account.id, owner_record.id, now=now)
             previous = uow.users.get_by_id(account.owner_id) if account.owner_id else None
-            uow.audit.append(
-                [
-                    success(
-                        Action.SERVICE_ACCOUNT_OWNER_SET,
-                        ts=now,
-                        actor=actor,
-                        target=f"user:{name}",
-                        owner=owner,
-                        previous=previous.name if previous else None,
-                    )
-                ]
+            _audit(
+                uow,
+                Action.SERVICE_ACCOUNT_OWNER_SET,
+                now,
+                actor,
+                f"user:{name}",
+                owner=owner,
+                previous=previous.name if previous else None,
             )
         return self.get(name)
 
@@ -302,19 +204,16 @@ class ServiceAccountService:
             record = self._insert_key(
                 uow, user, prefix, secret, name, checked, now, now + lifetime, actor
             )
-            uow.audit.append(
-                [
-                    success(
-                        Action.API_KEY_ISSUED,
-                        ts=now,
-                        actor=actor,
-                        target=f"user:{account}",
-                        prefix=prefix,
-                        key=name,
-                        scopes=list(checked),
-                        expires_at=record.expires_at.isoformat() if record.expires_at else None,
-                    )
-                ]
+            _audit(
+                uow,
+                Action.API_KEY_ISSUED,
+                now,
+                actor,
+                f"user:{account}",
+                prefix=prefix,
+                key=name,
+                scopes=list(checked),
+                expires_at=record.expires_at.isoformat() if record.expires_at else None,
             )
         return keys.format_key(prefix, secret), record
 
@@ -347,19 +246,16 @@ class ServiceAccountService:
             )
             old_end = min(old.expires_at, now + grace) if old.expires_at else now + grace
             uow.api_keys.set_expiry(old.id, old_end)
-            uow.audit.append(
-                [
-                    success(
-                        Action.API_KEY_ROTATED,
-                        ts=now,
-                        actor=actor,
-                        target=f"user:{user.name}",
-                        prefix=new_prefix,
-                        previous=prefix,
-                        previous_expires_at=old_end.isoformat(),
-                        key=old.name,
-                    )
-                ]
+            _audit(
+                uow,
+                Action.API_KEY_ROTATED,
+                now,
+                actor,
+                f"user:{user.name}",
+                prefix=new_prefix,
+                previous=prefix,
+                previous_expires_at=old_end.isoformat(),
+                key=old.name,
             )
         return keys.format_key(new_prefix, secret), new
 
@@ -371,17 +267,14 @@ class ServiceAccountService:
             changed = uow.api_keys.revoke(key.id, now=now)
             if changed:
                 user = uow.users.get_by_id(key.user_id)
-                uow.audit.append(
-                    [
-                        success(
-                            Action.API_KEY_REVOKED,
-                            ts=now,
-                            actor=actor,
-                            target=f"user:{user.name if user else key.user_id}",
-                            prefix=prefix,
-                            key=key.name,
-                        )
-                    ]
+                _audit(
+                    uow,
+                    Action.API_KEY_REVOKED,
+                    now,
+                    actor,
+                    f"user:{user.name if user else key.user_id}",
+                    prefix=prefix,
+                    key=key.name,
                 )
         return changed
 
