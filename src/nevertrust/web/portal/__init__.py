@@ -13,7 +13,9 @@ from nevertrust.web.portal import (
     auth_pages,
     console,
     console_bans,
+    console_identity,
     home,
+    mfa_pages,
     webauthn_routes,
 )
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext
@@ -27,11 +29,13 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
     return Starlette(
         routes=[
             *auth_pages.routes(ctx),
+            *mfa_pages.routes(ctx),
             *webauthn_routes.routes(ctx),
             *home.routes(ctx),
             *account.routes(ctx),
             *console.routes(ctx),
             *console_bans.routes(ctx),
+            *console_identity.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
         ]
