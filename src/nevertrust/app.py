@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from nevertrust.apps import ApplyService, CatalogService
 from nevertrust.audit import AuditLog
@@ -17,9 +18,9 @@ from nevertrust.identity import (
     DirectoryService,
     Passwords,
     RecoveryCodeService,
+    Regulator,
     ReportService,
     ServiceAccountService,
-    Regulator,
     TotpService,
     WebAuthnService,
 )
@@ -27,6 +28,9 @@ from nevertrust.policy import PolicyService
 from nevertrust.regulation_storage import build_regulator
 from nevertrust.settings import Settings
 from nevertrust.store import Database, SqlUnitOfWorkFactory, upgrade
+
+if TYPE_CHECKING:
+    from nevertrust.bus.redis import RedisBus
 
 __all__ = ["Services", "build_services"]
 
@@ -37,7 +41,7 @@ class Services:
     clock: Clock
     db: Database
     uow: SqlUnitOfWorkFactory
-    bus: MemoryBus
+    bus: MemoryBus | RedisBus
     master_key: MasterKey
     passwords: Passwords
     directory: DirectoryService
@@ -60,6 +64,8 @@ class Services:
 
     def close(self) -> None:
         self.regulator.close()
+        if not isinstance(self.bus, MemoryBus):
+            self.bus.close()
         self.db.dispose()
 
 
@@ -77,15 +83,16 @@ def build_services(
     if migrate:
         upgrade(db)
     uow = SqlUnitOfWorkFactory(db)
-    bus = MemoryBus()
+    passwords = passwords or Passwords()
+    master_key = load_or_create_master_key(settings.effective_secret_key_file)
+    bus = _build_bus(settings, master_key)
 
     def publish(event: ChangeEvent) -> None:
         bus.publish(event)
 
-    # Writes made in this process reach this process's caches straight after commit.
+    # Writes made in this process reach this process's caches straight after commit (and,
+    # with Redis, every other process's, the CLI's writes included).
     uow.on_commit.append(publish)
-    passwords = passwords or Passwords()
-    master_key = load_or_create_master_key(settings.effective_secret_key_file)
     identity = settings.identity
     directory = DirectoryService(
         uow=uow,
@@ -110,6 +117,7 @@ def build_services(
             passwords=passwords,
             regulator=regulator,
             session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
+            idle_timeout=timedelta(minutes=identity.idle_timeout_minutes),
             handoff_ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
         ),
         regulator=regulator,
@@ -134,3 +142,13 @@ def build_services(
         service_accounts=ServiceAccountService(uow=uow, clock=clock, directory=directory),
         reports=ReportService(uow=uow, clock=clock),
     )
+
+
+def _build_bus(settings: Settings, master_key: MasterKey) -> MemoryBus | RedisBus:
+    """In-process by default; Redis pub/sub when configured, for several replicas."""
+    if not settings.redis_url:
+        return MemoryBus()
+    # Imported here: commands that never touch Redis start without loading it.
+    from nevertrust.bus.redis import RedisBus, channel_for
+
+    return RedisBus(settings.redis_url, channel=channel_for(master_key))
