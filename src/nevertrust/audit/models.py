@@ -18,7 +18,6 @@ class Action(StrEnum):
     LOGIN_FAILED = "identity:login:failed"
     LOGIN_SECOND_FACTOR_REQUIRED = "identity:login:second-factor-required"
     STEP_UP_SUCCEEDED = "identity:step-up:succeeded"
-    SECOND_FACTOR_FAILED = "identity:second-factor:failed"
     LOGOUT = "identity:session:logged-out"
     SESSION_REVOKED = "identity:session:revoked"
     BAN_CREATED = "identity:ban:created"  # too many failed sign-ins for a name or address

@@ -58,18 +58,6 @@ class LoginRegulator(Protocol):
     def record_success(self, username: str, source_ip: str) -> None: ...
 
 
-class _Unregulated:
-    # Transitional while the regulator is wired; removed before landing.
-    def banned(self, username: str, source_ip: str) -> bool:
-        return False
-
-    def record_failure(self, username: str, source_ip: str) -> None:
-        return None
-
-    def record_success(self, username: str, source_ip: str) -> None:
-        return None
-
-
 class AuthService:
     def __init__(
         self,
@@ -77,7 +65,7 @@ class AuthService:
         uow: UnitOfWorkFactory,
         clock: Clock,
         passwords: Passwords,
-        regulator: LoginRegulator | None = None,  # TODO(lead): required once wired
+        regulator: LoginRegulator,
         session_lifetime: timedelta,
         idle_timeout: timedelta,
         handoff_ttl: timedelta,
@@ -86,7 +74,7 @@ class AuthService:
         self._uow = uow
         self._clock = clock
         self._passwords = passwords
-        self._regulator = regulator or _Unregulated()
+        self._regulator = regulator
         self._session_lifetime = session_lifetime
         self._idle_timeout = idle_timeout
         self._handoff_ttl = handoff_ttl
@@ -245,22 +233,9 @@ class AuthService:
         """Second-factor guesses count against the same bans as passwords."""
         return not self._regulator.banned(user.name, source_ip)
 
-    def factor_failed(self, user: UserRecord, *, method: str, source_ip: str) -> None:
+    def factor_failed(self, user: UserRecord, *, source_ip: str) -> None:
+        """Count a wrong code (the factor's own service audits it, with the reason)."""
         self._regulator.record_failure(user.name, source_ip)
-        now = self._clock.now()
-        with self._uow.write() as uow:
-            self._audit(
-                uow,
-                AuditEntry(
-                    ts=now,
-                    actor=f"user:{user.name}",
-                    action=Action.SECOND_FACTOR_FAILED,
-                    outcome=Outcome.FAILURE,
-                    target="portal",
-                    source=source_ip,
-                    reason=f"bad-{method}",
-                ),
-            )
 
     def pending_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
         """The pending (second factor owed) session for a cookie value, with its user."""

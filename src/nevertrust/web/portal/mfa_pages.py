@@ -63,13 +63,11 @@ def routes(ctx: PortalContext) -> list[Route]:
         if not services.auth.factor_attempt_allowed(user, source_ip):
             return None
         if _TOTP_CODE.match(code):
-            if services.totp.verify(user.id, code):
+            if services.totp.verify(user.id, code, source_ip=source_ip):
                 return "otp"
-            services.auth.factor_failed(user, method="otp", source_ip=source_ip)
-            return None
-        if services.recovery_codes.redeem(user.id, code):
+        elif services.recovery_codes.redeem(user.id, code, source_ip=source_ip):
             return "recovery"
-        services.auth.factor_failed(user, method="recovery", source_ip=source_ip)
+        services.auth.factor_failed(user, source_ip=source_ip)
         return None
 
     async def verified(
