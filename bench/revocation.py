@@ -182,6 +182,7 @@ class Cluster:
 
 
 def _cluster(tmp: Path, database_url: str, redis_url: str) -> Cluster:
+    tmp.mkdir(parents=True, exist_ok=True)
     public_port, port_a, port_b, demo_a, demo_b = _free_ports(5)
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEVERTRUST_")}
     shared = {
@@ -199,10 +200,10 @@ def _cluster(tmp: Path, database_url: str, redis_url: str) -> Cluster:
 
     def replica(name: str, port: int, demo: int) -> Replica:
         return Replica(
-            f"replica {name}",
+            f"replica {name.upper()} ({'redis' if redis_url else 'feed only'})",
             port,
             env(name, NEVERTRUST_PORT=str(port), NEVERTRUST_DEMO_PORT=str(demo)),
-            tmp / f"{name}-{'redis' if redis_url else 'feed'}.log",
+            tmp / f"{name}.log",
         )
 
     # B starts last, so its bootstrap points whoami at B's own demo upstream: polling B
@@ -410,42 +411,53 @@ class ApiRevoker:
         self._conn.close()
 
 
-def _run_phase(cluster: Cluster, phase: Phase, count: int, revoke_via: str, timeout: float) -> None:
-    api = ApiRevoker(cluster) if revoke_via == "api" else None
-    services = _third_replica(cluster) if revoke_via == "service" else None
-    try:
-        for n in range(count):
-            victim = Browser(cluster, cluster.b)
-            try:
-                cookie = victim.sign_in(VICTIM)
-            finally:
-                victim.close()
-            poller = Poller(cluster, cookie)
-            try:
-                for _ in range(3):  # B's session cache and the connections, warm
-                    if poller.status() != 200:
-                        raise RuntimeError("the fresh session is not served by replica B")
-                if api is not None:
-                    api.warm()
-                    revoke: Callable[[], None] = api
-                else:
+class Run:
+    """One setup (a cluster and how to revoke on it) and the samples taken on it."""
 
-                    def revoke() -> None:
-                        services.auth.revoke_user_sessions(VICTIM, actor="cli:bench")
+    def __init__(self, phase: Phase, cluster: Cluster, revoke_via: str, timeout: float) -> None:
+        self.phase = phase
+        self.cluster = cluster
+        self.timeout = timeout
+        self.api = ApiRevoker(cluster) if revoke_via == "api" else None
+        self.services = _third_replica(cluster) if revoke_via == "service" else None
 
-                phase.samples.append(_measure(poller, revoke, timeout))
-            except TimeoutError as exc:
-                print(f"bench: {exc}", file=sys.stderr)
-                phase.timeouts += 1
-            finally:
-                poller.close()
-            if (n + 1) % 50 == 0:
-                print(f"bench: {phase.bus}: {n + 1}/{count} samples", flush=True)
-    finally:
-        if api is not None:
-            api.close()
-        if services is not None:
-            services.close()
+    def revoke(self) -> None:
+        if self.api is not None:
+            self.api()
+        else:
+            self.services.auth.revoke_user_sessions(VICTIM, actor="cli:bench")
+
+    def sample(self) -> None:
+        cluster = self.cluster
+        victim = Browser(cluster, cluster.b)
+        try:
+            cookie = victim.sign_in(VICTIM)
+        finally:
+            victim.close()
+        poller = Poller(cluster, cookie)
+        try:
+            for _ in range(3):  # B's session cache and the connections, warm
+                if poller.status() != 200:
+                    raise RuntimeError("the fresh session is not served by replica B")
+            if self.api is not None:
+                self.api.warm()
+            self.phase.samples.append(_measure(poller, self.revoke, self.timeout))
+        except TimeoutError as exc:
+            print(f"bench: {self.phase.bus}: {exc}", file=sys.stderr)
+            self.phase.timeouts += 1
+        finally:
+            poller.close()
+
+    def check_alive(self) -> None:
+        for replica in (self.cluster.a, self.cluster.b):
+            if replica.proc is None or replica.proc.poll() is not None:
+                raise RuntimeError(f"{replica.name} died during the run:\n{replica.tail}")
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
+        if self.services is not None:
+            self.services.close()
 
 
 def _third_replica(cluster: Cluster) -> Any:
@@ -501,9 +513,9 @@ def _summary(phase: Phase) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _database(admin_url: str) -> Iterator[str]:
+def _database(admin_url: str, suffix: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this run, dropped afterwards."""
-    name = f"nevertrust_bench_{os.getpid()}"
+    name = f"nevertrust_bench_{os.getpid()}_{suffix}"
     engine = create_engine(
         admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
     )
@@ -564,13 +576,12 @@ def _parse_args(argv: list[str]) -> Options:
     )
 
 
-def _setup(cluster: Cluster, *, first: bool) -> None:
+def _setup(cluster: Cluster) -> None:
     cluster.a.start()
     cluster.b.start()
-    if first:  # the database outlives the replicas: later phases find the users there
-        for user in (ADMIN, VICTIM):
-            cluster.cli("users", "add", user, "--password-stdin", stdin=PASSWORD + "\n")
-            cluster.cli("groups", "add-member", "admins", user)
+    for user in (ADMIN, VICTIM):
+        cluster.cli("users", "add", user, "--password-stdin", stdin=PASSWORD + "\n")
+        cluster.cli("groups", "add-member", "admins", user)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,30 +595,47 @@ def main(argv: list[str] | None = None) -> int:
     load_before = loadavg()
     started = time.monotonic()
     phases = [Phase("redis")] + ([Phase("postgresql-listen-notify")] if opts.baseline else [])
+    runs: list[Run] = []
     with (
         terminate_on_sigterm(),
         tempfile.TemporaryDirectory(prefix="nt-bench-revocation-") as tmp,
-        _database(opts.postgres_url) as database_url,
+        contextlib.ExitStack() as stack,
     ):
-        for phase in phases:
-            redis_url = opts.redis_url if phase.bus == "redis" else ""
-            cluster = _cluster(Path(tmp), database_url, redis_url)
-            try:
-                _setup(cluster, first=phase is phases[0])
+        clusters: list[Cluster] = []
+        try:
+            # Both setups run side by side, each on its own database, and take their
+            # samples in turn: a change in the machine's load then weighs on both alike.
+            for n, phase in enumerate(phases):
+                database_url = stack.enter_context(_database(opts.postgres_url, str(n)))
+                redis_url = opts.redis_url if phase.bus == "redis" else ""
+                cluster = _cluster(Path(tmp) / str(n), database_url, redis_url)
+                clusters.append(cluster)
+                _setup(cluster)
                 print(
-                    f"bench: {phase.bus}: replicas on {cluster.a.port} and {cluster.b.port}, "
-                    f"{opts.samples} samples, revoking via {opts.revoke_via}",
+                    f"bench: {phase.bus}: replicas on {cluster.a.port} and {cluster.b.port}",
                     flush=True,
                 )
-                _run_phase(cluster, phase, opts.samples, opts.revoke_via, opts.timeout)
+                runs.append(Run(phase, cluster, opts.revoke_via, opts.timeout))
+            print(
+                f"bench: {opts.samples} samples per setup, revoking via {opts.revoke_via}",
+                flush=True,
+            )
+            for n in range(opts.samples):
+                for run in runs:
+                    run.sample()
+                if (n + 1) % 50 == 0:
+                    print(f"bench: {n + 1}/{opts.samples} samples", flush=True)
+            for run in runs:
+                run.check_alive()
+        except Exception:
+            for cluster in clusters:
                 for replica in (cluster.a, cluster.b):
-                    if replica.proc is None or replica.proc.poll() is not None:
-                        raise RuntimeError(f"{replica.name} died during the run:\n{replica.tail}")
-            except Exception:
-                print(f"bench: replica A log:\n{cluster.a.tail}", file=sys.stderr)
-                print(f"bench: replica B log:\n{cluster.b.tail}", file=sys.stderr)
-                raise
-            finally:
+                    print(f"bench: {replica.name} log:\n{replica.tail}", file=sys.stderr)
+            raise
+        finally:
+            for run in runs:
+                run.close()
+            for cluster in clusters:
                 cluster.stop()
 
     main_phase = _summary(phases[0])
