@@ -16,6 +16,7 @@ from nevertrust.gateway import KeyService
 from nevertrust.identity import (
     AuthService,
     DirectoryService,
+    HandoffService,
     Passwords,
     RecoveryCodeService,
     Regulator,
@@ -46,6 +47,7 @@ class Services:
     passwords: Passwords
     directory: DirectoryService
     auth: AuthService
+    handoff: HandoffService
     regulator: Regulator
     totp: TotpService
     recovery_codes: RecoveryCodeService
@@ -102,6 +104,14 @@ def build_services(
         setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
     )
     regulator = build_regulator(settings, uow=uow, clock=clock, master_key=master_key)
+    auth = AuthService(
+        uow=uow,
+        clock=clock,
+        passwords=passwords,
+        regulator=regulator,
+        session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
+        idle_timeout=timedelta(minutes=identity.idle_timeout_minutes),
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -111,14 +121,12 @@ def build_services(
         master_key=master_key,
         passwords=passwords,
         directory=directory,
-        auth=AuthService(
+        auth=auth,
+        handoff=HandoffService(
             uow=uow,
             clock=clock,
-            passwords=passwords,
-            regulator=regulator,
-            session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
-            idle_timeout=timedelta(minutes=identity.idle_timeout_minutes),
-            handoff_ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
+            auth=auth,
+            ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
         ),
         regulator=regulator,
         totp=TotpService(uow=uow, clock=clock, master_key=master_key),

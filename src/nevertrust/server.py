@@ -73,6 +73,7 @@ class Runtime:
             snapshots=self.snapshots,
             sessions=self.sessions,
             auth=services.auth,
+            handoff=services.handoff,
             audit=services.audit,
             signer=self._lazy_signer(),
             proxy=self.proxy,

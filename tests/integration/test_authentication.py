@@ -32,8 +32,8 @@ def open_app_session(svc: Services, portal_token: str, app: str = "whoami") -> t
     """A portal login handed off to an app host: (app cookie token, app session hash)."""
     found = svc.auth.portal_session(portal_token)
     assert found is not None
-    code = svc.auth.issue_handoff(found[0], app_name=app, target="/", state="st")
-    token, record, _ = svc.auth.redeem_handoff(
+    code = svc.handoff.issue(found[0], app_name=app, target="/", state="st")
+    token, record, _ = svc.handoff.redeem(
         code, app_name=app, state="st", source_ip="", user_agent=""
     )
     return token, record.id_hash

@@ -30,13 +30,13 @@ def portal(svc: Services) -> SessionRecord:
 
 
 def issue(svc: Services, portal: SessionRecord, app: str = "whoami") -> str:
-    return svc.auth.issue_handoff(portal, app_name=app, target="/dashboard?x=1", state=STATE)
+    return svc.handoff.issue(portal, app_name=app, target="/dashboard?x=1", state=STATE)
 
 
 def redeem(
     svc: Services, code: str, *, app: str = "whoami", state: str = STATE
 ) -> tuple[str, SessionRecord, str]:
-    return svc.auth.redeem_handoff(
+    return svc.handoff.redeem(
         code, app_name=app, state=state, source_ip="192.0.2.7", user_agent="ua"
     )
 

@@ -44,8 +44,8 @@ async def replica(svc: Services) -> AsyncIterator[tuple[Runtime, httpx.AsyncClie
 
 def app_cookie(svc: Services) -> str:
     issued = svc.auth.login("alice", PASSWORD, source_ip="192.0.2.7", user_agent="ua")
-    code = svc.auth.issue_handoff(issued.record, app_name="whoami", target="/", state="st")
-    token, _, _ = svc.auth.redeem_handoff(
+    code = svc.handoff.issue(issued.record, app_name="whoami", target="/", state="st")
+    token, _, _ = svc.handoff.redeem(
         code, app_name="whoami", state="st", source_ip="", user_agent=""
     )
     return token

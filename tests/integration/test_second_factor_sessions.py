@@ -81,8 +81,8 @@ def test_step_up_rotates_the_session_and_ends_its_app_sessions(
     full = finish(svc, login(svc))
     found = svc.auth.portal_session(full.token)
     assert found is not None
-    code = svc.auth.issue_handoff(found[0], app_name="whoami", target="/", state="st")
-    _, app_record, _ = svc.auth.redeem_handoff(
+    code = svc.handoff.issue(found[0], app_name="whoami", target="/", state="st")
+    _, app_record, _ = svc.handoff.redeem(
         code, app_name="whoami", state="st", source_ip="", user_agent=""
     )
 

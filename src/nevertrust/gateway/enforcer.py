@@ -33,7 +33,7 @@ from nevertrust.gateway.http import (
 from nevertrust.gateway.pages import render_page
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
 from nevertrust.gateway.state import ActivityLog, CachedSession, SessionCache, SnapshotHolder
-from nevertrust.identity import AuthService, InvalidHandoff, SessionRecord
+from nevertrust.identity import AuthService, HandoffService, InvalidHandoff, SessionRecord
 from nevertrust.pdp import decide
 from nevertrust.types import Receive, Scope, Send
 
@@ -78,6 +78,7 @@ class Gateway:
         snapshots: SnapshotHolder,
         sessions: SessionCache,
         auth: AuthService,
+        handoff: HandoffService,
         audit: AuditLog,
         signer: AssertionSigner,
         proxy: UpstreamProxy,
@@ -88,6 +89,7 @@ class Gateway:
         self._snapshots = snapshots
         self._sessions = sessions
         self._auth = auth
+        self._handoff = handoff
         self._audit = audit
         self._signer = signer
         self._proxy = proxy
@@ -378,7 +380,7 @@ class Gateway:
         user_agent = (header(scope, b"user-agent") or b"").decode("latin-1")
         try:
             token, record, target = await anyio.to_thread.run_sync(
-                lambda: self._auth.redeem_handoff(
+                lambda: self._handoff.redeem(
                     code, app_name=app_name, state=state, source_ip=client_ip, user_agent=user_agent
                 )
             )

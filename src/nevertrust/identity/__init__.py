@@ -11,6 +11,7 @@ from nevertrust.identity.errors import (
     UnknownUser,
     WeakPassword,
 )
+from nevertrust.identity.handoff import HandoffService
 from nevertrust.identity.inventory import KeyView, ServiceAccount
 from nevertrust.identity.models import (
     BanRecord,
@@ -50,6 +51,7 @@ from nevertrust.identity.webauthn import (
 __all__ = [
     "ADMIN_GROUP",
     "AuthService",
+    "HandoffService",
     "BanRecord",
     "DirectoryService",
     "GroupRecord",

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 from nevertrust.audit.models import Action, AuditEntry, Outcome
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
-from nevertrust.crypto import constant_time_equal, hash_token, new_token
-from nevertrust.identity.errors import InvalidCredentials, InvalidHandoff, UnknownUser
+from nevertrust.crypto import hash_token, new_token
+from nevertrust.identity.errors import InvalidCredentials, UnknownUser
 from nevertrust.identity.models import (
-    HandoffRecord,
     SessionKind,
     SessionRecord,
     UserKind,
@@ -68,7 +67,6 @@ class AuthService:
         regulator: LoginRegulator,
         session_lifetime: timedelta,
         idle_timeout: timedelta,
-        handoff_ttl: timedelta,
         pending_ttl: timedelta = timedelta(minutes=5),
     ) -> None:
         self._uow = uow
@@ -77,7 +75,6 @@ class AuthService:
         self._regulator = regulator
         self._session_lifetime = session_lifetime
         self._idle_timeout = idle_timeout
-        self._handoff_ttl = handoff_ttl
         self._pending_ttl = pending_ttl
 
     def _audit(self, uow: UnitOfWork, entry: AuditEntry) -> None:
@@ -424,75 +421,3 @@ class AuthService:
                     raise UnknownUser(f"no user named {username!r}", name=username)
                 user_id = user.id
             return uow.sessions.list_active(now=self._clock.now(), user_id=user_id)
-
-    # Hand-off of a portal login to an app host (Pomerium-style callback).
-
-    def issue_handoff(
-        self, session: SessionRecord, *, app_name: str, target: str, state: str
-    ) -> str:
-        """A one-time code the app host exchanges for its own host-only session cookie."""
-        code = new_token()
-        with self._uow.write() as uow:
-            uow.handoffs.insert(
-                HandoffRecord(
-                    code_hash=hash_token(code),
-                    session_hash=session.id_hash,
-                    app_name=app_name,
-                    target=target,
-                    state_hash=hash_token(state),
-                    expires_at=self._clock.now() + self._handoff_ttl,
-                )
-            )
-        return code
-
-    def redeem_handoff(
-        self, code: str, *, app_name: str, state: str, source_ip: str, user_agent: str
-    ) -> tuple[str, SessionRecord, str]:
-        """Exchange a code for an app session: (cookie token, record, original target).
-
-        The code must be unused, unexpired, minted for this app, and presented by the
-        browser that started the flow (the state cookie), or the exchange fails.
-        """
-        now = self._clock.now()
-        token = new_token()
-        with self._uow.write() as uow:
-            handoff = uow.handoffs.redeem(hash_token(code), now=now) if code else None
-            if handoff is None:
-                raise InvalidHandoff("sign-in link expired or already used")
-            if handoff.app_name != app_name or not constant_time_equal(
-                handoff.state_hash, hash_token(state)
-            ):
-                raise InvalidHandoff("sign-in link does not belong to this browser or app")
-            parent = uow.sessions.get(handoff.session_hash)
-            if parent is None or not self.alive(parent, now):
-                raise InvalidHandoff("the portal session has ended")
-            record = SessionRecord(
-                id_hash=hash_token(token),
-                user_id=parent.user_id,
-                kind=SessionKind.APP,
-                parent_hash=parent.id_hash,
-                app_name=app_name,
-                auth_methods=parent.auth_methods,
-                auth_time=parent.auth_time,
-                created_at=now,
-                expires_at=parent.expires_at,
-                revoked_at=None,
-                source_ip=source_ip,
-                user_agent=user_agent,
-                last_seen_at=now,
-            )
-            uow.sessions.insert(record)
-            user = uow.users.get_by_id(parent.user_id)
-            self._audit(
-                uow,
-                AuditEntry(
-                    ts=now,
-                    actor=f"user:{user.name if user else parent.user_id}",
-                    action=Action.APP_SESSION_ISSUED,
-                    outcome=Outcome.SUCCESS,
-                    target=f"app:{app_name}",
-                    source=source_ip,
-                    details={"parent": parent.id_hash[:12]},
-                ),
-            )
-        return token, record, handoff.target

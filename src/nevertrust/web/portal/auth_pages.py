@@ -125,7 +125,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             flow = FlowParams(rd=rd[:4000], state=state)
             return RedirectResponse(f"/stepup?{flow.query(**ask.query_values())}", status_code=303)
         code = await run_in_threadpool(
-            lambda: ctx.services.auth.issue_handoff(
+            lambda: ctx.services.handoff.issue(
                 signed_in.session,
                 app_name=target.app,
                 target=target.path,
