@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -172,7 +173,8 @@ async def test_after_losing_its_connection_the_subscriber_drops_everything_and_r
 
 
 def _kill_client_named(admin: redis.Redis, name: str) -> int:
-    ids = [c["id"] for c in admin.client_list() if c.get("name") == name]
+    clients: list[dict[str, Any]] = admin.client_list()  # type: ignore[assignment]
+    ids = [c["id"] for c in clients if c.get("name") == name]
     for client_id in ids:
         admin.client_kill_filter(_id=client_id)
     return len(ids)
