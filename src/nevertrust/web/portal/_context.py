@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from nevertrust.app import Services
@@ -44,6 +45,24 @@ class PortalContext:
         token = request.cookies.get(SESSION_COOKIE, "")
         found = self.services.auth.portal_session(token) if token else None
         return None if found is None else SignedIn(*found)
+
+    async def admin_gate(self, request: Request) -> SignedIn | Response:
+        """The console's one gate: sign in first, then members of the admins group only."""
+        me = await run_in_threadpool(self.signed_in, request)
+        if me is None:
+            return RedirectResponse("/login", status_code=303)
+        if not me.is_admin:
+            return self.render(
+                request,
+                "message.html",
+                {
+                    "title": "Administrators only",
+                    "message": "The console is for members of the admins group.",
+                },
+                status_code=403,
+                signed_in=me,
+            )
+        return me
 
     def pending(self, request: Request) -> SignedIn | None:
         token = request.cookies.get(PENDING_COOKIE, "")

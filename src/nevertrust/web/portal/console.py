@@ -25,21 +25,8 @@ def routes(ctx: PortalContext) -> list[Route]:
 
     def admin_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
-            signed_in = await run_in_threadpool(ctx.signed_in, request)
-            if signed_in is None:
-                return RedirectResponse("/login", status_code=303)
-            if not signed_in.is_admin:
-                return ctx.render(
-                    request,
-                    "message.html",
-                    {
-                        "title": "Administrators only",
-                        "message": "The console is for members of the admins group.",
-                    },
-                    status_code=403,
-                    signed_in=signed_in,
-                )
-            return await handler(request, signed_in)
+            gate = await ctx.admin_gate(request)
+            return gate if isinstance(gate, Response) else await handler(request, gate)
 
         return wrapped
 

@@ -18,23 +18,7 @@ __all__ = ["routes"]
 def routes(ctx: PortalContext) -> list[Route]:
     services = ctx.services
 
-    async def admin(request: Request) -> SignedIn | Response:
-        # The same gate as the rest of the console: sign in first, then admins only.
-        me = await run_in_threadpool(ctx.signed_in, request)
-        if me is None:
-            return RedirectResponse("/login", status_code=303)
-        if not me.is_admin:
-            return ctx.render(
-                request,
-                "message.html",
-                {
-                    "title": "Administrators only",
-                    "message": "The console is for members of the admins group.",
-                },
-                status_code=403,
-                signed_in=me,
-            )
-        return me
+    admin = ctx.admin_gate
 
     async def show(request: Request) -> Response:
         me = await admin(request)

@@ -28,23 +28,7 @@ def routes(ctx: PortalContext) -> list[Route]:
     services = ctx.services
     accounts = services.service_accounts
 
-    async def admin(request: Request) -> SignedIn | Response:
-        # The same gate as the rest of the console: sign in first, then admins only.
-        me = await run_in_threadpool(ctx.signed_in, request)
-        if me is None:
-            return RedirectResponse("/login", status_code=303)
-        if not me.is_admin:
-            return ctx.render(
-                request,
-                "message.html",
-                {
-                    "title": "Administrators only",
-                    "message": "The console is for members of the admins group.",
-                },
-                status_code=403,
-                signed_in=me,
-            )
-        return me
+    admin = ctx.admin_gate
 
     async def page(
         request: Request,
