@@ -54,8 +54,13 @@ class Runtime:
         self.sessions = SessionCache(max_entries=settings.gateway.session_cache_size)
         services.bus.subscribe(self.snapshots.on_event)
         services.bus.subscribe(self.sessions.on_event)
+        bus = services.bus
+        # The feed brings changes every process can read for itself: deliver them here
+        # only, never re-broadcast them on Redis.
         self.watcher = ChangeFeedWatcher(
-            db=services.db, uow=services.uow, publish=services.bus.publish
+            db=services.db,
+            uow=services.uow,
+            publish=bus.publish if isinstance(bus, MemoryBus) else bus.deliver,
         )
         self.control = ControlServer(path=settings.control_socket, sync=self.watcher.sync)
         self.proxy = UpstreamProxy(timeout=settings.gateway.upstream_timeout_seconds)

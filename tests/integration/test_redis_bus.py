@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from nevertrust.app import Services, build_services
 from nevertrust.bus import ChangeEvent, MemoryBus, Topic
@@ -239,3 +240,43 @@ async def test_the_runtime_subscribes_on_start_and_unsubscribes_on_stop(
 
     assert not bus.subscribed
     assert await eventually(lambda: subscribers(redis_url, bus.channel) == 0)
+
+
+async def test_changes_a_replica_reads_from_the_feed_are_not_broadcast_again(
+    open_replica: Callable[[], Services], peer: Services, redis_url: str
+) -> None:
+    # ``peer`` has no Redis (say, a CLI configured without it): only the feed carries its
+    # writes. Every replica reads the feed itself, so re-publishing what it reads would
+    # only multiply each change by the number of replicas.
+    peer.directory.add_user("alice", actor="admin", password=PASSWORD)
+    issued = peer.auth.login("alice", PASSWORD, source_ip="192.0.2.7", user_agent="ua")
+    server = open_replica()
+    channel = bus_of(server).channel
+    runtime = Runtime(server)
+    await runtime.start()
+    try:
+        assert await eventually(lambda: bus_of(server).subscribed)
+        runtime.sessions.put(issued.record.id_hash, issued.record)
+        async with AsyncRedis.from_url(redis_url) as client:
+            listener = client.pubsub(ignore_subscribe_messages=True)
+            await listener.subscribe(channel)
+
+            await asyncio.to_thread(peer.auth.revoke_user_sessions, "alice", actor="cli")
+            assert await eventually(
+                lambda: runtime.sessions.get(issued.record.id_hash) is SessionCache.MISSING
+            )
+            # One channel keeps order: everything sent before our marker arrives first.
+            await client.publish(channel, "marker")
+            heard: list[bytes] = []
+            deadline = asyncio.get_running_loop().time() + 5
+            while b"marker" not in heard:
+                assert asyncio.get_running_loop().time() < deadline, "no marker came back"
+                # None also stands for the (ignored) confirmation of the subscription.
+                message = await listener.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    heard.append(message["data"])
+            await listener.aclose()  # type: ignore[no-untyped-call]
+    finally:
+        await runtime.stop()
+
+    assert heard == [b"marker"]

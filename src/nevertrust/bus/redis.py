@@ -99,6 +99,10 @@ class RedisBus:
         self._send(event)
         self._local.publish(event)
 
+    def deliver(self, event: ChangeEvent) -> None:
+        """Deliver here only: for events other processes already have (the change feed's)."""
+        self._local.publish(event)
+
     def _publisher(self) -> redis.Redis:
         if self._client is None:
             # One quick retry covers a pooled connection that Redis closed since (restart,
