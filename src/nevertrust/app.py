@@ -17,6 +17,7 @@ from nevertrust.identity import (
     AuthService,
     DirectoryService,
     HandoffService,
+    MfaResetService,
     Passwords,
     RecoveryCodeService,
     Regulator,
@@ -48,6 +49,7 @@ class Services:
     directory: DirectoryService
     auth: AuthService
     handoff: HandoffService
+    mfa_reset: MfaResetService
     regulator: Regulator
     totp: TotpService
     recovery_codes: RecoveryCodeService
@@ -122,6 +124,7 @@ def build_services(
         passwords=passwords,
         directory=directory,
         auth=auth,
+        mfa_reset=MfaResetService(uow=uow, clock=clock),
         handoff=HandoffService(
             uow=uow,
             clock=clock,

@@ -36,6 +36,7 @@ class Action(StrEnum):
     MFA_ENROLMENT_STARTED = "identity:mfa:enrolment-started"
     MFA_ENROLLED = "identity:mfa:enrolled"
     MFA_REMOVED = "identity:mfa:removed"
+    MFA_RESET = "identity:mfa:reset"  # an admin removed every second factor of a user
     MFA_RENAMED = "identity:mfa:renamed"  # a passkey's label changed
     MFA_VERIFIED = "identity:mfa:verified"
     MFA_FAILED = "identity:mfa:failed"

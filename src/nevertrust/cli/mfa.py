@@ -60,6 +60,20 @@ def totp_remove(
     )
 
 
+@app.command("reset")
+def reset(
+    ctx: typer.Context, name: str = typer.Argument(..., help="User whose factors to remove.")
+) -> None:
+    """Remove every second factor of a user (app, passkeys, recovery codes) at once."""
+    with open_services(ctx) as svc:
+        done = svc.mfa_reset.reset(name, actor=actor())
+        svc.notify_server()
+    typer.echo(
+        f"reset {name}: authenticator app {'removed' if done.totp else 'none'}, "
+        f"{done.passkeys} passkey(s) and {done.recovery_codes} recovery code(s) removed"
+    )
+
+
 @app.command("recovery-codes")
 def recovery_codes(
     ctx: typer.Context, name: str = typer.Argument(..., help="User to give new codes.")

@@ -13,6 +13,7 @@ from nevertrust.identity.errors import (
 )
 from nevertrust.identity.handoff import HandoffService
 from nevertrust.identity.inventory import KeyView, ServiceAccount
+from nevertrust.identity.mfa_reset import MfaReset, MfaResetService
 from nevertrust.identity.models import (
     BanRecord,
     GroupRecord,
@@ -52,6 +53,8 @@ __all__ = [
     "ADMIN_GROUP",
     "AuthService",
     "HandoffService",
+    "MfaReset",
+    "MfaResetService",
     "BanRecord",
     "DirectoryService",
     "GroupRecord",

@@ -78,6 +78,27 @@ def remove_totp(
     return RemovedOut(removed=svc.totp.remove(name, actor=admin.actor))
 
 
+class MfaResetOut(BaseModel):
+    user: str
+    totp: bool = Field(description="Whether an authenticator app was removed.")
+    passkeys: int = Field(description="Passkeys removed.")
+    recovery_codes: int = Field(description="Recovery codes removed.")
+
+
+@router.delete("/users/{name}/mfa", response_model=MfaResetOut)
+def reset_mfa(
+    name: str, svc: Services = Depends(services), admin: Admin = Depends(current_admin)
+) -> MfaResetOut:
+    """Remove every second factor of a user in one step (lost devices)."""
+    done = svc.mfa_reset.reset(name, actor=admin.actor)
+    return MfaResetOut(
+        user=done.user,
+        totp=done.totp,
+        passkeys=done.passkeys,
+        recovery_codes=done.recovery_codes,
+    )
+
+
 @router.post("/users/{name}/mfa/recovery-codes", response_model=RecoveryCodesOut, status_code=201)
 def new_recovery_codes(
     name: str, svc: Services = Depends(services), admin: Admin = Depends(current_admin)

@@ -32,6 +32,7 @@ def routes(ctx: PortalContext) -> list[Route]:
 
     async def overview(request: Request, me: SignedIn) -> Response:
         users = await run_in_threadpool(services.directory.list_users)
+        mfa = {s.user: s for s in await run_in_threadpool(services.totp.status)}
         groups = await run_in_threadpool(services.directory.list_groups)
         apps = await run_in_threadpool(services.catalog.list_apps)
         rules = await run_in_threadpool(services.catalog.list_rules)
@@ -43,6 +44,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             "console/overview.html",
             {
                 "users": users,
+                "mfa": mfa,
                 "groups": groups,
                 "apps": [
                     (a, allowed.get(a.name, []), services.settings.app_url(a.name)) for a in apps
@@ -90,6 +92,13 @@ def routes(ctx: PortalContext) -> list[Route]:
                     )
                 )
                 flash = f"Revoked {count} session(s) of {name}."
+            elif action == "reset-mfa":
+                done = await run_in_threadpool(lambda: services.mfa_reset.reset(name, actor=actor))
+                flash = (
+                    f"Removed every second factor of {name}."
+                    if done.anything
+                    else f"{name} had no second factor."
+                )
             else:
                 flash = f"Unknown action {action!r}."
         except NeverTrustError as exc:
