@@ -337,6 +337,7 @@ def _measure(poller: Poller, revoke: Callable[[], None], timeout: float) -> Samp
     thread.start()
     first_after_return: bool | None = None
     polls = 0
+    timeline: list[tuple[float, float, int]] = []
     deadline = time.perf_counter() + timeout
     try:
         while True:
@@ -344,6 +345,7 @@ def _measure(poller: Poller, revoke: Callable[[], None], timeout: float) -> Samp
             status = poller.status()
             arrived = time.perf_counter()
             polls += 1
+            timeline.append((sent, arrived, status))
             if failure:
                 raise RuntimeError(f"the revoke call failed: {failure[0]}") from failure[0]
             returned = times.get("returned")
@@ -359,6 +361,19 @@ def _measure(poller: Poller, revoke: Callable[[], None], timeout: float) -> Samp
         thread.join()
     if failure:
         raise RuntimeError(f"the revoke call failed: {failure[0]}") from failure[0]
+    if first_after_return is False:
+        # Worth a look in the replicas' logs: print when, relative to the call's start.
+        began, returned = times["began"], times["returned"]
+        steps = ", ".join(
+            f"{(a - began) * 1000:.1f}->{(b - began) * 1000:.1f}:{code}"
+            for a, b, code in timeline
+            if b >= began
+        )
+        print(
+            f"bench: served after the revoke call returned at "
+            f"{(returned - began) * 1000:.1f} ms; polls (ms from call start): {steps}",
+            file=sys.stderr,
+        )
     return Sample(
         time_to_revoke_ms=(arrived - times["began"]) * 1000,
         revoke_call_ms=(times["returned"] - times["began"]) * 1000,
@@ -452,6 +467,15 @@ class Run:
         for replica in (self.cluster.a, self.cluster.b):
             if replica.proc is None or replica.proc.poll() is not None:
                 raise RuntimeError(f"{replica.name} died during the run:\n{replica.tail}")
+
+    def report_log_warnings(self) -> None:
+        """Replicas log at warning level: anything they logged deserves a look."""
+        for replica in (self.cluster.a, self.cluster.b):
+            lines = replica.log.read_text(errors="replace").splitlines()
+            notable = [line for line in lines if "warning" in line or "error" in line]
+            if notable:
+                shown = "\n  ".join(notable[-20:])
+                print(f"bench: {replica.name} logged:\n  {shown}", file=sys.stderr)
 
     def close(self) -> None:
         if self.api is not None:
@@ -627,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"bench: {n + 1}/{opts.samples} samples", flush=True)
             for run in runs:
                 run.check_alive()
+                run.report_log_warnings()
         except Exception:
             for cluster in clusters:
                 for replica in (cluster.a, cluster.b):
