@@ -108,7 +108,13 @@ def test_enrol_on_the_account_page_then_sign_in_with_password_and_code(
     forged, _ = b.go("POST", platform.portal + "/account/totp/remove", data={})
     assert forged.status_code == 403
     assert "Remove authenticator app" in b.go("GET", platform.portal + "/account")[0].text
-    _, url = post(platform, b, "/account/totp/remove")
+    # This browser signed in with the password alone (before enrolling): a stolen cookie
+    # must not be enough to remove a factor, so the portal asks for a fresh code first.
+    asked, url = post(platform, b, "/account/totp/remove")
+    assert url.startswith(platform.portal + "/stepup?methods=mfa"), url
+    assert 'name="otp"' in asked.text and hidden_fields(asked.text)["next"] == "/account"
+    # The browser that signed in with password and code a moment ago may remove it.
+    _, url = post(platform, b2, "/account/totp/remove")
     assert url == platform.portal + "/account?done=totp-removed"
     signed_in(platform, "carol")
 

@@ -140,3 +140,29 @@ def test_step_up_sends_the_user_through_a_fresh_code_and_back_to_the_same_url(
         lambda rs: any(r["action"] == "identity:step-up:succeeded" for r in rs)
     )
     assert any(r["action"] == "identity:step-up:succeeded" for r in records)
+
+
+def test_changing_factors_with_a_password_only_session_asks_for_a_code_then_returns(
+    platform: Platform,
+) -> None:
+    platform.add_user("dana", PASSWORD)
+    b = platform.browser()
+    platform.login(b, "dana", PASSWORD)  # no factor yet: the password is the sign-in
+    secret = enrol(platform, "dana")  # an admin provisions an app afterwards
+
+    account, _ = b.go("GET", platform.portal + "/account")
+    token = hidden_fields(account.text)["csrf_token"]
+    asked, hops = b.go(
+        "POST", platform.portal + "/account/recovery-codes", data={"csrf_token": token}
+    )
+    assert hops[-1].url.startswith(platform.portal + "/stepup"), [h.url for h in hops]
+
+    back, hops = submit_code(platform, b, asked.text, oathtool(secret), "/stepup")
+    assert hops[-1].url == platform.portal + "/account", back.text
+    codes, hops = b.go(
+        "POST",
+        platform.portal + "/account/recovery-codes",
+        data={"csrf_token": hidden_fields(back.text)["csrf_token"]},
+    )
+    assert hops[-1].url == platform.portal + "/account/recovery-codes"
+    assert codes.status_code == 200 and codes.text.count("<li><code>") == 10

@@ -324,6 +324,17 @@ async def test_the_account_forms_rename_and_remove_only_your_own_passkeys(
     forged = await browser.post("/account/passkeys/remove", data={**form, "csrf_token": "x"})
     assert forged.status_code == 403 and len(svc.webauthn.list(alice)) == 1
 
+    # Alice signed in with her password only: removing a factor first asks for a fresh one.
+    asked = await browser.post("/account/passkeys/remove", data=form)
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/stepup?")
+    assert len(svc.webauthn.list(alice)) == 1
+    begun = await browser.post("/webauthn/stepup/begin")
+    finished = await browser.post(
+        "/webauthn/stepup/finish", json={"credential": key.get(begun.text), "next": "/account"}
+    )
+    assert finished.json()["redirect"] == "/account"
+    browser.cookies.set("nt_session", set_cookies(finished)["nt_session"]["nt_session"].value)
+
     removed = await browser.post("/account/passkeys/remove", data=form)
     assert removed.status_code == 303
     assert svc.webauthn.list(alice) == []

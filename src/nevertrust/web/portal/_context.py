@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,6 +20,8 @@ from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
 __all__ = ["PENDING_COOKIE", "SESSION_COOKIE", "PortalContext", "SignedIn"]
 
 SESSION_COOKIE = "nt_session"
+# How recent a second-factor sign-in must be to change second factors on /account.
+FRESH_FACTOR = timedelta(minutes=10)
 # Holds a session that passed the password step and still owes a second factor.
 PENDING_COOKIE = "nt_pending"
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -63,6 +67,23 @@ class PortalContext:
                 signed_in=me,
             )
         return me
+
+    def fresh_factor_required(self, me: SignedIn, *, back: str) -> Response | None:
+        """Changing second factors needs a second-factor sign-in of the last 10 minutes.
+
+        Otherwise a stolen session cookie alone could remove a factor or mint recovery
+        codes. Users without any factor yet have nothing to protect and pass.
+        """
+        if not self.services.auth.second_factors(me.user.id):
+            return None
+        session = me.session
+        age = self.services.clock.now() - session.auth_time
+        if "mfa" in session.auth_methods and age <= FRESH_FACTOR:
+            return None
+        query = urlencode(
+            {"methods": "mfa", "max_age": int(FRESH_FACTOR.total_seconds()), "next": back}
+        )
+        return RedirectResponse(f"/stepup?{query}", status_code=303)
 
     def pending(self, request: Request) -> SignedIn | None:
         token = request.cookies.get(PENDING_COOKIE, "")

@@ -24,20 +24,37 @@ _MAX_AGE_LIMIT = 30 * 24 * 3600
 class FlowParams:
     rd: str = ""
     state: str = ""
+    next: str = ""  # a portal page to return to (e.g. /account after a step-up)
 
     @classmethod
-    def of(cls, source: QueryParams | FormData) -> FlowParams:
-        return cls(rd=str(source.get("rd", ""))[:4000], state=str(source.get("state", ""))[:200])
+    def of(cls, source: QueryParams | FormData | dict[str, object]) -> FlowParams:
+        return cls(
+            rd=str(source.get("rd", ""))[:4000],
+            state=str(source.get("state", ""))[:200],
+            next=_portal_path(str(source.get("next", ""))[:200]),
+        )
 
     def query(self, **extra: str) -> str:
-        return urlencode({"rd": self.rd, "state": self.state, **extra})
+        values = {"rd": self.rd, "state": self.state}
+        if self.next:
+            values["next"] = self.next
+        return urlencode({**values, **extra})
+
+
+def _portal_path(path: str) -> str:
+    """Only absolute paths on the portal itself; anything else is dropped (no redirect out)."""
+    if not path.startswith("/") or path.startswith(("//", "/\\")):
+        return ""
+    if any(ch in path for ch in "\r\n\\") or not path.isprintable():
+        return ""
+    return path
 
 
 def continue_url(flow: FlowParams) -> str:
-    """After sign-in: on to the app through /authorize, or home."""
+    """After sign-in: on to the app through /authorize, back to a portal page, or home."""
     if flow.rd and flow.state:
         return f"/authorize?{flow.query()}"
-    return "/"
+    return flow.next or "/"
 
 
 @dataclass(frozen=True, slots=True)

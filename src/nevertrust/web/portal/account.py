@@ -30,6 +30,7 @@ _DONE = {
     "session-revoked": "That session is signed out.",
     "session-gone": "That session had already ended.",
 }
+_BACK = "/account"  # where a step-up demanded by a factor change returns to
 _PREFIX = 16  # characters of a session hash that name it in the form
 
 
@@ -148,6 +149,10 @@ def routes(ctx: PortalContext) -> list[Route]:
         if isinstance(checked, Response):
             return checked
         me, _ = checked
+        if (
+            again := await run_in_threadpool(ctx.fresh_factor_required, me, back=_BACK)
+        ) is not None:
+            return again
         actor = f"user:{me.user.name}"
         await run_in_threadpool(lambda: services.totp.remove(me.user.name, actor=actor))
         return back("totp-removed")
@@ -157,6 +162,10 @@ def routes(ctx: PortalContext) -> list[Route]:
         if isinstance(checked, Response):
             return checked
         me, _ = checked
+        if (
+            again := await run_in_threadpool(ctx.fresh_factor_required, me, back=_BACK)
+        ) is not None:
+            return again
         actor = f"user:{me.user.name}"
         codes = await run_in_threadpool(
             lambda: services.recovery_codes.generate(me.user.name, actor=actor)

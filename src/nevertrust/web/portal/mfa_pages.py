@@ -48,6 +48,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                 "error": error,
                 "rd": flow.rd,
                 "state": flow.state,
+                "next": flow.next,
                 "ask": ask,
                 "has_otp": "otp" in usable,
                 "has_passkey": "webauthn" in usable,

@@ -111,7 +111,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         return response
 
     def finished(body: dict[str, Any], issued: IssuedSession) -> Response:
-        flow = FlowParams(rd=str(body.get("rd", ""))[:4000], state=str(body.get("state", ""))[:200])
+        flow = FlowParams.of(body)
         response = JSONResponse({"redirect": continue_url(flow)})
         ctx.issue_session_cookie(response, issued)
         ctx.set_cookie(response, HANDLE_COOKIE, "", max_age=0)
@@ -219,6 +219,10 @@ def routes(ctx: PortalContext) -> list[Route]:
             passkey = 0
         actor = f"user:{me.user.name}"
         source_ip = ctx.client_ip(request)
+        if not request.url.path.endswith("/rename"):
+            again = await run_in_threadpool(ctx.fresh_factor_required, me, back="/account")
+            if again is not None:
+                return again
         try:
             if request.url.path.endswith("/rename"):
                 name = str(form.get("name", ""))[:200]

@@ -186,6 +186,7 @@
             credential: assertionJSON(credential),
             rd: data.rd || "",
             state: data.state || "",
+            next: data.next || "",
           });
         })
         .then(function (result) {
