@@ -7,6 +7,7 @@ import json
 import typer
 
 from nevertrust.cli._context import actor, open_services
+from nevertrust.errors import NotFound
 
 __all__ = ["app", "sessions_app"]
 
@@ -74,12 +75,15 @@ def list_sessions(
     with open_services(ctx) as svc:
         sessions = svc.auth.list_sessions(username=user)
         names = {u.id: u.name for u in svc.directory.list_users()}
-    typer.echo(f"{'SESSION':<14} {'USER':<20} {'STARTED':<20} {'EXPIRES':<20} SOURCE")
+    typer.echo(
+        f"{'SESSION':<14} {'USER':<20} {'STARTED':<20} {'LAST SEEN':<20} {'EXPIRES':<20} "
+        f"{'METHODS':<18} SOURCE"
+    )
     for s in sessions:
         typer.echo(
             f"{s.id_hash[:12]:<14} {names.get(s.user_id, '?'):<20} "
-            f"{s.created_at:%Y-%m-%d %H:%M:%S}  "
-            f"{s.expires_at:%Y-%m-%d %H:%M:%S}  {s.source_ip}"
+            f"{s.created_at:%Y-%m-%d %H:%M:%S}  {s.last_activity:%Y-%m-%d %H:%M:%S}  "
+            f"{s.expires_at:%Y-%m-%d %H:%M:%S}  {','.join(s.auth_methods):<18} {s.source_ip}"
         )
 
 
@@ -87,9 +91,17 @@ def list_sessions(
 def revoke(
     ctx: typer.Context,
     user: str = typer.Option(..., "--user", help="Revoke every session of this user."),
+    session: str | None = typer.Option(
+        None, "--session", help="Only this session (its id as `sessions list` shows it)."
+    ),
 ) -> None:
-    """Revoke every session of a user, on the portal and every app, at once."""
+    """Revoke every session of a user (or one), on the portal and every app, at once."""
     with open_services(ctx) as svc:
-        count = svc.auth.revoke_user_sessions(user, actor=actor())
+        if session is None:
+            count = svc.auth.revoke_user_sessions(user, actor=actor())
+        else:
+            if not svc.auth.revoke_session(user, session.strip().lower(), actor=actor()):
+                raise NotFound(f"{user!r} has no active session starting {session!r}")
+            count = 1
         svc.notify_server()
     typer.echo(f"revoked {count} session(s) of {user}")

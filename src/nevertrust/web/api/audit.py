@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from nevertrust.app import Services
+from nevertrust.errors import NotFound
 from nevertrust.web.api._deps import Admin, current_admin, services
 
 __all__ = ["router"]
@@ -43,10 +44,20 @@ class SessionOut(BaseModel):
     expires_at: datetime
     source_ip: str
     user_agent: str
+    auth_methods: list[str] = Field(description="How the user signed in (RFC 8176 names)")
+    auth_time: datetime = Field(description="When the user last verified a factor")
+    last_seen_at: datetime = Field(description="Last activity seen (written in batches)")
 
 
 class RevokeIn(BaseModel):
     user: str = Field(min_length=1, max_length=64)
+    session: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=64,
+        pattern="^[0-9a-f]+$",
+        description="Only this session (a prefix of its id); without it, every session",
+    )
 
 
 class RevokeOut(BaseModel):
@@ -96,6 +107,9 @@ def list_sessions(
             expires_at=s.expires_at,
             source_ip=s.source_ip,
             user_agent=s.user_agent,
+            auth_methods=list(s.auth_methods),
+            auth_time=s.auth_time,
+            last_seen_at=s.last_activity,
         )
         for s in svc.auth.list_sessions(username=user)
     ]
@@ -105,4 +119,11 @@ def list_sessions(
 def revoke(
     body: RevokeIn, svc: Services = Depends(services), admin: Admin = Depends(current_admin)
 ) -> RevokeOut:
-    return RevokeOut(revoked=svc.auth.revoke_user_sessions(body.user, actor=admin.actor))
+    if body.session is None:
+        return RevokeOut(revoked=svc.auth.revoke_user_sessions(body.user, actor=admin.actor))
+    found = svc.auth.revoke_session(body.user, body.session, actor=admin.actor)
+    if not found:
+        raise NotFound(
+            f"{body.user!r} has no active session {body.session!r}", session=body.session
+        )
+    return RevokeOut(revoked=1)
