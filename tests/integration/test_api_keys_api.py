@@ -239,3 +239,23 @@ async def test_identity_report_over_the_api(svc: Services, client: httpx.AsyncCl
     assert body["service_accounts"] == 2
     bad = await client.get(API + "/reports/identity?inactive_days=0", headers=bearer(key(svc)))
     assert bad.status_code == 422
+
+
+async def test_guessing_keys_from_one_address_gets_it_banned_like_password_guessing(
+    svc: Services, client: httpx.AsyncClient
+) -> None:
+    good = key(svc)
+    prefix = good.split("_")[1]
+    wrong = f"ntk_{prefix}_{'A' * 43}"
+    limit = svc.settings.regulation.max_retries
+    for _ in range(limit):
+        assert (await client.get(f"{API}/users", headers=bearer(wrong))).status_code == 401
+
+    # The key's prefix is banned now: even the right secret is refused, with the same answer.
+    refused = await client.get(f"{API}/users", headers=bearer(good))
+    assert refused.status_code == 401
+    assert rejected(svc)[-1] == "banned"
+    assert any(b.subject == f"user:api-key:{prefix}" for b in svc.regulator.list_bans())
+
+    svc.regulator.lift(f"user:api-key:{prefix}", actor=ROOT)
+    assert (await client.get(f"{API}/users", headers=bearer(good))).status_code == 200

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from nevertrust.app import Services
 from nevertrust.errors import Forbidden, Unauthenticated
 from nevertrust.identity import ADMIN_GROUP
-from nevertrust.identity.api_keys import Scope, scope_allows
+from nevertrust.identity.api_keys import Scope, parse_key, scope_allows
 from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
 
 __all__ = ["Admin", "current_admin", "services"]
@@ -69,7 +69,17 @@ def _key_holder(svc: Services, request: Request, authorization: str) -> Admin:
         raise Unauthenticated("expected 'Authorization: Bearer ntk_...' with a service-account key")
     source = request.client.host if request.client else ""
     accounts = svc.service_accounts
-    found = accounts.authenticate(credential.strip(), source_ip=source)
+    parsed = parse_key(credential.strip()[:200])
+    # Key guessing counts against the same bans as password guessing: per key prefix and,
+    # more usefully, per source address (shared with sign-in failures).
+    subject = f"api-key:{parsed.prefix if parsed else '-'}"
+    found = None
+    if svc.regulator.banned(subject, source):
+        accounts.reject(parsed.prefix if parsed else "", "banned", source_ip=source)
+    else:
+        found = accounts.authenticate(credential.strip(), source_ip=source)
+        if found is None:
+            svc.regulator.record_failure(subject, source)
     if found is None:
         raise Unauthenticated(
             "invalid API key: it is malformed, unknown, revoked or expired, "
