@@ -234,12 +234,13 @@ class Gateway:
         cached = self._sessions.get(id_hash)
         if cached is not SessionCache.MISSING and not fresh:
             return cached  # type: ignore[return-value]
+        generation = self._sessions.generation
         record: SessionRecord | None = await anyio.to_thread.run_sync(
             self._auth.session_by_hash, id_hash
         )
         # The parent must be alive too; revocation of the parent revokes children in the
         # database, so checking the child record is enough.
-        return self._sessions.put(id_hash, record)
+        return self._sessions.put(id_hash, record, generation=generation)
 
     def _assertion(
         self,

@@ -7,6 +7,7 @@ waits on the database unless it carries a session this process has not seen yet.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,10 +39,16 @@ SnapshotSource = Callable[
 
 
 class SnapshotHolder:
-    """Holds the current snapshot; a failed rebuild keeps the previous one (and logs)."""
+    """Holds the current snapshot; a failed rebuild keeps the previous one (and logs).
+
+    Rebuilds are serialised: events arrive on the event loop (feed, Redis) and on worker
+    threads (local commits), and two overlapping rebuilds could otherwise finish in the
+    wrong order and leave the older state in place.
+    """
 
     def __init__(self, source: SnapshotSource) -> None:
         self._source = source
+        self._lock = threading.Lock()
         self._version = 0
         self.snapshot = GatewaySnapshot(
             version=0,
@@ -51,6 +58,10 @@ class SnapshotHolder:
         self.stale = True
 
     def rebuild(self) -> bool:
+        with self._lock:
+            return self._rebuild()
+
+    def _rebuild(self) -> bool:
         try:
             apps, rules, principals, *rest = self._source()
             policies = rest[0] if rest else None
@@ -102,11 +113,17 @@ _MISSING = object()
 
 
 class SessionCache:
-    """Session hash -> cached session (or None for 'no such session'), bounded in size."""
+    """Session hash -> cached session (or None for 'no such session'), bounded in size.
+
+    ``generation`` moves on every invalidation. A reader that looked a session up in
+    storage passes the generation it saw before the read; if an invalidation arrived
+    meanwhile, the answer is used once but not cached, since it may predate the change.
+    """
 
     def __init__(self, *, max_entries: int) -> None:
         self._entries: dict[str, CachedSession | None] = {}
         self._max = max_entries
+        self.generation = 0
 
     def get(self, id_hash: str) -> CachedSession | None | object:
         """The cached value, or ``MISSING`` when this process has not looked it up yet."""
@@ -114,7 +131,9 @@ class SessionCache:
 
     MISSING = _MISSING
 
-    def put(self, id_hash: str, record: SessionRecord | None) -> CachedSession | None:
+    def put(
+        self, id_hash: str, record: SessionRecord | None, *, generation: int | None = None
+    ) -> CachedSession | None:
         value = None
         if record is not None:
             value = CachedSession(
@@ -128,6 +147,8 @@ class SessionCache:
                 revoked=record.revoked_at is not None,
                 last_seen=record.last_activity,
             )
+        if generation is not None and generation != self.generation:
+            return value
         if len(self._entries) >= self._max:
             # Drop the oldest insertion; dicts keep insertion order.
             self._entries.pop(next(iter(self._entries)))
@@ -138,6 +159,8 @@ class SessionCache:
         return len(self._entries)
 
     def on_event(self, event: ChangeEvent) -> None:
+        if event.topic in (Topic.SESSION, Topic.USER_SESSIONS, Topic.USER, Topic.EVERYTHING):
+            self.generation += 1
         if event.topic is Topic.SESSION:
             key = event.key
             self._drop(lambda s: s.id_hash == key or s.parent_hash == key)

@@ -271,3 +271,50 @@ def test_holder_rebuilds_only_on_events_that_change_decisions(topic: Topic, rebu
     holder.on_event(ChangeEvent(topic, "1"))
     assert (world.calls == 1) is rebuilds
     assert (holder.snapshot.version == 1) is rebuilds
+
+
+def test_a_lookup_that_raced_an_invalidation_is_answered_but_not_cached() -> None:
+    cache = SessionCache(max_entries=10)
+    before = cache.generation
+    # ... the gateway reads the session from storage; meanwhile it is revoked ...
+    cache.on_event(ChangeEvent(Topic.USER_SESSIONS, "1"))
+    value = cache.put("a", session("a"), generation=before)
+    assert value is not None  # this one request gets the answer it read
+    assert cache.get("a") is SessionCache.MISSING  # the next one reads storage again
+
+    now = cache.generation
+    cache.put("a", session("a", revoked=True), generation=now)
+    assert cache.get("a") is not SessionCache.MISSING
+
+
+def test_concurrent_rebuilds_never_leave_an_older_state_in_place() -> None:
+    """A slow rebuild that read old state must not finish after one that read newer."""
+    import threading
+
+    world = World()
+    entered, release = threading.Event(), threading.Event()
+    original = world.__call__
+
+    class SlowFirstRead:
+        def __init__(self) -> None:
+            self.first = True
+
+        def __call__(self) -> tuple[list[App], list[AccessRule], list[Principal]]:
+            result = original()
+            if self.first:
+                self.first = False
+                entered.set()
+                release.wait(5)  # hold the old state while a newer change happens
+            return result
+
+    holder = SnapshotHolder(SlowFirstRead())
+    slow = threading.Thread(target=holder.rebuild)
+    slow.start()
+    assert entered.wait(5)
+    world.principals = []  # alice leaves; the change event triggers a second rebuild
+    second = threading.Thread(target=holder.rebuild)
+    second.start()
+    release.set()
+    slow.join(5)
+    second.join(5)
+    assert dict(holder.snapshot.principals) == {}
