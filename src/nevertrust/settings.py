@@ -45,6 +45,11 @@ class IdentitySettings(BaseModel):
     session_lifetime_minutes: int = Field(
         default=12 * 60, ge=5, description="Absolute lifetime of a login session."
     )
+    idle_timeout_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="A session unused for this long ends, before its absolute lifetime.",
+    )
     handoff_code_ttl_seconds: int = Field(
         default=60, ge=5, le=600, description="Lifetime of the one-time code for app hosts."
     )

@@ -3,9 +3,9 @@
 The change feed (store/feed.py) already brings every commit to every server, but it reads
 the rows back from the database after being woken; a Redis message carries the event
 itself, and Redis has queued it for every subscriber before the writer's ``publish``
-returns (so normally before the writing request has answered). The feed stays as the backstop: whatever Redis loses (an outage, a restart, a full buffer) is
-still read from ``change_log``, so Redis only makes revocation faster, never makes it
-happen.
+returns (so normally before the writing request has answered). The feed stays as the
+backstop: whatever Redis loses (an outage, a restart, a full buffer) is still read from
+``change_log``, so Redis only makes revocation faster, never makes it happen.
 
 Messages are JSON ``{"origin", "topic", "key"}`` on one channel per deployment, named
 from the master key (which every replica shares), so two deployments on one Redis never
@@ -50,8 +50,9 @@ class RedisBus:
     """Delivers events locally (like ``MemoryBus``) and to every other process via Redis.
 
     ``publish`` is synchronous: it runs where the commit ran (a worker thread, the CLI), so
-    when a write call returns, Redis has already queued its events for every subscriber. Each process subscribes
-    with ``run()``, an asyncio task in the serving loop, so remote events reach the caches
+    when a write call returns, Redis has already queued its events for every subscriber.
+    Each process subscribes with ``run()``, an asyncio task in the serving loop, so remote
+    events reach the caches
     on the same thread as requests. A process's own messages come back from Redis and are
     skipped by origin: they were delivered locally when published.
     """
