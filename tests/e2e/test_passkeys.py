@@ -201,3 +201,57 @@ def test_a_copied_authenticator_is_refused_with_an_explanation_on_the_page(
     records = platform.audit_records()
     refused = [r for r in records if r["action"] == "identity:mfa:failed"]
     assert [r["reason"] for r in refused] == ["passkey-sign-count-regressed"]
+
+
+def test_register_a_passkey_then_sign_in_with_it_then_remove_it(
+    platform: Platform, tab: Tab
+) -> None:
+    from playwright.sync_api import expect
+
+    platform.add_user("alice", PASSWORD, "admins")
+    page, portal, app = tab.page, platform.portal, platform.app_url("whoami")
+
+    # Password only (no second factor yet), then add a passkey on the account page.
+    sign_in_with_password(platform, tab, portal + "/login")
+    page.wait_for_url(portal + "/")
+    page.goto(portal + "/account")
+    passkeys = page.locator("#passkeys")
+    expect(passkeys).to_contain_text("No passkey yet")
+    page.fill("#passkey-name", "Laptop fingerprint")
+    passkeys.get_by_role("button", name="Add a passkey").click()
+    expect(passkeys.locator("tbody tr")).to_have_count(1)
+    expect(passkeys.locator("tbody tr").first).to_contain_text("Laptop fingerprint")
+    expect(passkeys.locator("tbody tr").first).to_contain_text("never")
+    [credential] = tab.credentials()
+    assert credential["rpId"] == "auth.localhost"
+    assert credential["isResidentCredential"] is True  # a discoverable passkey
+    registered_count = credential["signCount"]
+
+    # Sign out; the app now asks for the password and then the passkey.
+    sign_out(platform, tab)
+    sign_in_with_password(platform, tab, app + "/reports?q=1")
+    page.wait_for_url(portal + "/login/mfa*")
+    page.click("#passkey-button")
+    page.wait_for_url(app + "/reports?q=1")
+    body = json.loads(page.inner_text("body"))
+    assert (body["user"], body["request"]["path"]) == ("alice", "/reports")
+    assert tab.credentials()[0]["signCount"] == registered_count + 1
+
+    # The account page lists the passkey as used; removing it brings back password-only.
+    page.goto(portal + "/account")
+    row = page.locator("#passkeys tbody tr").first
+    expect(row).to_contain_text("Laptop fingerprint")
+    expect(row).not_to_contain_text("never")
+    row.get_by_role("button", name="Remove").click()
+    page.wait_for_url(portal + "/account*")
+    expect(page.locator("#passkeys")).to_contain_text("No passkey yet")
+    expect(page.locator("#passkeys tbody tr")).to_have_count(0)
+
+    sign_out(platform, tab)
+    sign_in_with_password(platform, tab, app + "/again")
+    page.wait_for_url(app + "/again")
+
+    actions = [r["action"] for r in platform.audit_records()]
+    assert actions.count("identity:mfa:enrolled") == 1
+    assert actions.count("identity:mfa:verified") == 1
+    assert actions.count("identity:mfa:removed") == 1

@@ -17,6 +17,7 @@ from nevertrust.errors import NeverTrustError
 from nevertrust.identity import InvalidOtp, SessionKind, SessionRecord, TotpAlreadyEnrolled
 from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext, SignedIn
+from nevertrust.web.portal.webauthn_routes import passkeys_context
 
 __all__ = ["routes"]
 
@@ -64,6 +65,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             "sessions": _sessions(list(services.auth.list_sessions(username=name)), me.session),
             # From the database, not the URL: a group of theirs requires a second factor.
             "must_enrol": services.auth.must_enrol_mfa(me.user),
+            **passkeys_context(ctx, me),
         }
 
     async def show(
