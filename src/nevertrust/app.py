@@ -26,6 +26,7 @@ from nevertrust.identity import (
     TotpService,
     WebAuthnService,
 )
+from nevertrust.identity.device_cookies import DeviceCookies
 from nevertrust.policy import PolicyService
 from nevertrust.regulation_storage import build_regulator
 from nevertrust.settings import Settings
@@ -111,6 +112,7 @@ def build_services(
         clock=clock,
         passwords=passwords,
         regulator=regulator,
+        devices=DeviceCookies(master_key),
         session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
         idle_timeout=timedelta(minutes=identity.idle_timeout_minutes),
     )

@@ -148,7 +148,7 @@ def test_the_cli_lifts_by_user_or_by_address(server: Services) -> None:
     [
         ((), "give exactly one of SUBJECT, --user NAME or --ip ADDRESS"),
         (("user:alice", "--user", "alice"), "give exactly one of SUBJECT"),
-        (("alice",), "ban subject 'alice' is invalid: expected user:NAME or ip:ADDRESS"),
+        (("alice",), "ban subject 'alice' is invalid: expected user:NAME, ip:ADDRESS or device:ID"),
     ],
 )
 def test_the_cli_refuses_a_lift_that_names_no_single_subject(

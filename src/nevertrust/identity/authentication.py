@@ -15,6 +15,7 @@ from nevertrust.audit.models import Action, AuditEntry, Outcome
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
+from nevertrust.identity.device_cookies import DeviceCookies
 from nevertrust.identity.errors import InvalidCredentials, UnknownUser
 from nevertrust.identity.models import (
     SessionKind,
@@ -45,16 +46,22 @@ class IssuedSession:
     token: str
     record: SessionRecord
     user: UserRecord
+    # For a full sign-in: a fresh device cookie value for this browser (device_cookies.py).
+    device_cookie: str = ""
 
 
 class LoginRegulator(Protocol):
     """Brute-force regulation, as sign-in needs it (``nevertrust.identity.regulation``)."""
 
-    def banned(self, username: str, source_ip: str) -> bool: ...
+    def banned(self, username: str, source_ip: str, *, device: str | None = None) -> bool: ...
 
-    def record_failure(self, username: str, source_ip: str) -> None: ...
+    def record_failure(
+        self, username: str, source_ip: str, *, device: str | None = None
+    ) -> None: ...
 
-    def record_success(self, username: str, source_ip: str) -> None: ...
+    def record_success(
+        self, username: str, source_ip: str, *, device: str | None = None
+    ) -> None: ...
 
 
 class AuthService:
@@ -65,6 +72,7 @@ class AuthService:
         clock: Clock,
         passwords: Passwords,
         regulator: LoginRegulator,
+        devices: DeviceCookies,
         session_lifetime: timedelta,
         idle_timeout: timedelta,
         pending_ttl: timedelta = timedelta(minutes=5),
@@ -73,6 +81,7 @@ class AuthService:
         self._clock = clock
         self._passwords = passwords
         self._regulator = regulator
+        self._devices = devices
         self._session_lifetime = session_lifetime
         self._idle_timeout = idle_timeout
         self._pending_ttl = pending_ttl
@@ -81,7 +90,13 @@ class AuthService:
         uow.audit.append([entry])
 
     def login(
-        self, username: str, password: str, *, source_ip: str, user_agent: str
+        self,
+        username: str,
+        password: str,
+        *,
+        source_ip: str,
+        user_agent: str,
+        device_cookie: str = "",
     ) -> IssuedSession:
         """Check a password and open a session (always a new id: no fixation).
 
@@ -89,10 +104,14 @@ class AuthService:
         until ``complete_second_factor``. Unknown users, users without a password, disabled
         users, service accounts, banned names or addresses and wrong passwords all cost one
         argon2 verification and raise the same ``InvalidCredentials``.
+
+        A browser holding a valid device cookie for this name is regulated per device, not
+        per name, so other people's failed guesses cannot lock its owner out.
         """
         now = self._clock.now()
         username = username[:64]
-        banned = self._regulator.banned(username, source_ip)
+        device = self._devices.device_for(device_cookie, username)
+        banned = self._regulator.banned(username, source_ip, device=device)
         with self._uow.read() as uow:
             user = uow.users.get_by_name(username)
             factors = self._factors(uow, user.id) if user is not None else frozenset()
@@ -110,12 +129,12 @@ class AuthService:
             reason = "service-account"
         if reason:
             if reason != "banned":
-                self._regulator.record_failure(username, source_ip)
+                self._regulator.record_failure(username, source_ip, device=device)
             with self._uow.write() as uow:
                 self._audit(uow, self._failure(username, source_ip, reason, now))
             raise InvalidCredentials("wrong user name or password")
         assert user is not None  # noqa: S101 - narrowed by reason == ""
-        self._regulator.record_success(username, source_ip)
+        self._regulator.record_success(username, source_ip, device=device)
         pending = bool(factors)
         token = new_token()
         record = self._new_session(
@@ -146,7 +165,9 @@ class AuthService:
                 )
             else:
                 self._signed_in(uow, user, record, now)
-        return IssuedSession(token=token, record=record, user=user)
+        if pending:
+            return IssuedSession(token=token, record=record, user=user)
+        return IssuedSession(token, record, user, device_cookie=self._devices.issue(user.name))
 
     def _failure(self, username: str, source_ip: str, reason: str, now: datetime) -> AuditEntry:
         return AuditEntry(
@@ -238,6 +259,45 @@ class AuthService:
         """The pending (second factor owed) session for a cookie value, with its user."""
         return self._session_of_kind(token, SessionKind.PENDING)
 
+    def login_with_passkey(
+        self, user: UserRecord, *, source_ip: str, user_agent: str
+    ) -> IssuedSession:
+        """Open a full portal session for a user whose passkey the caller verified.
+
+        The caller (``WebAuthnService.finish_passwordless``) has checked a passkey with user
+        verification: possession and a fingerprint or PIN, two factors. Disabled users and
+        service accounts are refused all the same. Bans are deliberately not consulted: a
+        passkey cannot be guessed, and letting passkey holders in while their name is
+        banned for password guessing is what stops password guessers locking them out.
+        """
+        now = self._clock.now()
+        issued: IssuedSession | None = None
+        with self._uow.write() as uow:
+            current = uow.users.get_by_id(user.id)
+            if current is None or not current.enabled or current.kind is UserKind.SERVICE:
+                reason = "service-account" if current is not None and current.enabled else ""
+                self._audit(
+                    uow, self._failure(user.name, source_ip, reason or "user-disabled", now)
+                )
+            else:
+                token = new_token()
+                record = self._new_session(
+                    token,
+                    current.id,
+                    kind=SessionKind.PORTAL,
+                    methods=_IMPLIED["webauthn"],
+                    now=now,
+                    source_ip=source_ip,
+                    user_agent=user_agent,
+                )
+                uow.sessions.insert(record)
+                self._signed_in(uow, current, record, now)
+                issued = IssuedSession(token=token, record=record, user=current)
+        # Raised after the commit, so the refusal's audit record persists.
+        if issued is None:
+            raise InvalidCredentials("this account cannot sign in")
+        return issued
+
     def complete_second_factor(
         self, pending: SessionRecord, *, method: str, source_ip: str, user_agent: str
     ) -> IssuedSession:
@@ -314,7 +374,8 @@ class AuthService:
                     ),
                 )
             uow.changes.record(ChangeEvent(Topic.SESSION, current.id_hash), now=now)
-        return IssuedSession(token=token, record=record, user=user)
+        device_cookie = self._devices.issue(user.name) if expected is SessionKind.PENDING else ""
+        return IssuedSession(token, record, user, device_cookie=device_cookie)
 
     def portal_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
         """The active portal session for a cookie value, with its (enabled) user.

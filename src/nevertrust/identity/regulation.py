@@ -49,6 +49,7 @@ __all__ = [
     "RegulationUnavailable",
     "Regulator",
     "counter_key",
+    "device_subject",
     "ip_subject",
     "parse_subject",
     "user_subject",
@@ -95,7 +96,7 @@ class RegulationPolicy:
     enabled: bool = True
 
     def limit_for(self, subject: str) -> Limit:
-        return self.user if subject.startswith("user:") else self.ip
+        return self.ip if subject.startswith("ip:") else self.user
 
 
 # Subjects: one spelling per name and address, whoever writes it (login, CLI, API).
@@ -104,6 +105,16 @@ class RegulationPolicy:
 def user_subject(username: str) -> str:
     """``user:NAME`` for a name as typed: trimmed, lower-cased, at most 64 characters."""
     return "user:" + (username.strip().lower()[:_MAX_NAME] or "-")
+
+
+def device_subject(device_id: str) -> str:
+    """``device:ID`` for a browser with a valid device cookie (see ``device_cookies``)."""
+    return "device:" + (device_id.strip()[:_MAX_NAME] or "-")
+
+
+def name_subject(username: str, device: str | None) -> str:
+    """The subject an attempt counts against besides its address: the device if known."""
+    return device_subject(device) if device else user_subject(username)
 
 
 def ip_subject(source_ip: str) -> str:
@@ -131,6 +142,8 @@ def parse_subject(text: str) -> str:
     value = value.strip()
     if sep and value and kind.lower() == "user":
         return user_subject(value)
+    if sep and value and kind.lower() == "device":
+        return device_subject(value)
     if sep and value and kind.lower() == "ip":
         address, slash, prefix = value.partition("/")
         if slash and prefix != "64":
@@ -141,7 +154,9 @@ def parse_subject(text: str) -> str:
         if slash and not subject.endswith("/64"):
             raise InvalidBanSubject(f"ban subject {text!r} is invalid: /64 is for IPv6 only")
         return subject
-    raise InvalidBanSubject(f"ban subject {text!r} is invalid: expected user:NAME or ip:ADDRESS")
+    raise InvalidBanSubject(
+        f"ban subject {text!r} is invalid: expected user:NAME, ip:ADDRESS or device:ID"
+    )
 
 
 def counter_key(subject: str, newest_ban: BanRecord | None) -> str:
@@ -193,11 +208,12 @@ class Regulator:
     def policy(self) -> RegulationPolicy:
         return self._policy
 
-    def banned(self, username: str, source_ip: str) -> bool:
-        """Whether ``user:NAME`` or ``ip:ADDRESS`` is banned; True when that is unknowable."""
+    def banned(self, username: str, source_ip: str, *, device: str | None = None) -> bool:
+        """Whether ``user:NAME`` (or ``device:ID`` for a known browser) or ``ip:ADDRESS``
+        is banned; True when that is unknowable."""
         if not self._policy.enabled:
             return False
-        subjects = [user_subject(username), ip_subject(source_ip)]
+        subjects = [name_subject(username, device), ip_subject(source_ip)]
         try:
             # The counter store must answer too: without it failures would go uncounted.
             self._counter.check()
@@ -207,7 +223,7 @@ class Regulator:
             _log.error("sign-in regulation unavailable: refusing the attempt", exc_info=True)
             return True
 
-    def record_failure(self, username: str, source_ip: str) -> None:
+    def record_failure(self, username: str, source_ip: str, *, device: str | None = None) -> None:
         """Count a failed attempt against the name and the address; ban either on excess.
 
         Never raises: if counting fails, the error is logged and ``banned`` refuses every
@@ -216,16 +232,16 @@ class Regulator:
         if not self._policy.enabled:
             return
         try:
-            self._count(username, source_ip)
+            self._count(name_subject(username, device), source_ip)
         except Exception:  # noqa: BLE001 - login must answer alike; banned() now refuses
             _log.error("sign-in failure could not be counted", exc_info=True)
 
-    def record_success(self, username: str, source_ip: str) -> None:
-        """Forget the name's failures. The address keeps its count: one good account must
-        not let its holder reset a spraying run against everyone else."""
+    def record_success(self, username: str, source_ip: str, *, device: str | None = None) -> None:
+        """Forget the name's (or device's) failures. The address keeps its count: one good
+        account must not let its holder reset a spraying run against everyone else."""
         if not self._policy.enabled:
             return
-        subject = user_subject(username)
+        subject = name_subject(username, device)
         try:
             self._counter.clear(self._key(subject), self._policy.user)
         except Exception:  # noqa: BLE001 - the sign-in succeeded; old failures stay
@@ -274,8 +290,8 @@ class Regulator:
             newest = next(iter(uow.bans.latest([subject])), None)
         return counter_key(subject, newest)
 
-    def _count(self, username: str, source_ip: str) -> None:
-        subjects = [user_subject(username), ip_subject(source_ip)]
+    def _count(self, name: str, source_ip: str) -> None:
+        subjects = [name, ip_subject(source_ip)]
         now = self._clock.now()
         with self._uow.read() as uow:
             newest = {b.subject: b for b in uow.bans.latest(subjects)}

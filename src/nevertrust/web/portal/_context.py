@@ -15,11 +15,14 @@ from starlette.templating import Jinja2Templates
 
 from nevertrust.app import Services
 from nevertrust.identity import ADMIN_GROUP, IssuedSession, SessionKind, SessionRecord, UserRecord
+from nevertrust.identity.device_cookies import DEVICE_COOKIE
 from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
 
 __all__ = ["PENDING_COOKIE", "SESSION_COOKIE", "PortalContext", "SignedIn"]
 
 SESSION_COOKIE = "nt_session"
+# A device cookie outlives sessions: it marks a browser its user signed in with before.
+_DEVICE_AGE = 180 * 24 * 3600
 # How recent a second-factor sign-in must be to change second factors on /account.
 FRESH_FACTOR = timedelta(minutes=10)
 # Holds a session that passed the password step and still owes a second factor.
@@ -99,6 +102,8 @@ class PortalContext:
             return
         self.set_cookie(response, SESSION_COOKIE, issued.token, max_age=lifetime)
         self.set_cookie(response, PENDING_COOKIE, "", max_age=0)
+        if issued.device_cookie:
+            self.set_cookie(response, DEVICE_COOKIE, issued.device_cookie, max_age=_DEVICE_AGE)
 
     def client_ip(self, request: Request) -> str:
         return request.client.host if request.client else ""

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from nevertrust.identity import InvalidCredentials, SessionKind
+from nevertrust.identity.device_cookies import DEVICE_COOKIE
 from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import PENDING_COOKIE, SESSION_COOKIE, PortalContext
 from nevertrust.web.portal._flow import FlowParams, StepUpAsk, continue_url
@@ -82,6 +83,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                     password,
                     source_ip=ctx.client_ip(request),
                     user_agent=request.headers.get("user-agent", "")[:300],
+                    device_cookie=request.cookies.get(DEVICE_COOKIE, ""),
                 )
             )
         except InvalidCredentials:
