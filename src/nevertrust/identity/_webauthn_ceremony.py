@@ -59,6 +59,7 @@ __all__ = [
     "UnknownPasskey",
     "authentication_options",
     "clean_name",
+    "discoverable_options",
     "parse_assertion",
     "registration_options",
     "verify_assertion",
@@ -211,6 +212,22 @@ def authentication_options(
         timeout=timeout_ms,
         allow_credentials=[_descriptor(r) for r in allowed],
         user_verification=UserVerificationRequirement.PREFERRED,
+    )
+    return options_to_json(options), options.challenge
+
+
+def discoverable_options(*, rp_id: str, timeout_ms: int) -> tuple[str, bytes]:
+    """Options for a sign-in that starts with the passkey, not a user name (§5.4.6).
+
+    No credential is named: the authenticator offers the passkeys it holds for this site
+    and its answer says whose it is. User verification is required, so that the passkey
+    alone is two factors: the device, and the fingerprint or PIN that unlocks it.
+    """
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        timeout=timeout_ms,
+        allow_credentials=[],
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json(options), options.challenge
 

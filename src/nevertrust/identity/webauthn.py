@@ -1,4 +1,7 @@
-"""Passkeys (WebAuthn) as a second factor: the relying party's state around the ceremonies.
+"""Passkeys (WebAuthn): the relying party's state around the ceremonies.
+
+A passkey is a second factor after a password, or, with user verification, a sign-in on
+its own (passkey-first, in ``_webauthn_passwordless``, mixed into the service here).
 
 The ceremonies themselves are pure functions in ``_webauthn_ceremony``. This service
 keeps what they need between the two halves and afterwards:
@@ -36,6 +39,7 @@ from nevertrust.identity._webauthn_ceremony import (
     verify_assertion,
     verify_attestation,
 )
+from nevertrust.identity._webauthn_passwordless import PasskeySignIn, PasswordlessPasskeys
 from nevertrust.identity.models import ChallengeRecord, UserRecord, WebAuthnCredentialRecord
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ __all__ = [
     "PasskeyChallengeExpired",
     "PasskeyCloned",
     "PasskeyRegistrationFailed",
+    "PasskeySignIn",
     "UnknownPasskey",
     "WebAuthnService",
 ]
@@ -59,8 +64,8 @@ _AUTHENTICATE = "webauthn:authenticate"
 _Refusal = PasskeyChallengeExpired | PasskeyRegistrationFailed | PasskeyAuthenticationFailed
 
 
-class WebAuthnService:
-    """Register passkeys for signed-in users and verify them as a second factor.
+class WebAuthnService(PasswordlessPasskeys):
+    """Register passkeys for signed-in users; verify them as a second factor or alone.
 
     ``rp_id`` and ``origin`` are what every response must be bound to: the portal host
     (or a parent domain of it) and the portal URL. A response made for another site fails.
@@ -276,7 +281,7 @@ class WebAuthnService:
 
     # Internals
 
-    def _new_challenge(self, user_id: int, purpose: str, challenge: bytes) -> str:
+    def _new_challenge(self, user_id: int | None, purpose: str, challenge: bytes) -> str:
         handle = new_token()
         now = self._clock.now()
         with self._uow.write() as uow:

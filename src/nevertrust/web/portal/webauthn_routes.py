@@ -9,14 +9,16 @@ Every POST needs the CSRF token: in the ``X-CSRF-Token`` header for the JSON end
 
 - register: a signed-in user adds a passkey (account page);
 - login: the second step of sign-in, for a session still owing a factor (``nt_pending``);
-- stepup: a signed-in user proves presence again for an app that asks for it.
+- stepup: a signed-in user proves presence again for an app that asks for it;
+- passwordless: sign-in with nothing but a passkey (user verification required), from the
+  login page; no session is needed to start it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -42,6 +44,10 @@ def passkeys_context(ctx: PortalContext, signed_in: SignedIn) -> dict[str, Any]:
 
 class _NotSignedIn(Unauthenticated):
     code = "not-signed-in"
+
+
+_Handler = Callable[[Request, SignedIn], Awaitable[Response]]
+_Anonymous = Callable[[Request], Awaitable[Response]]
 
 
 def _error(exc: NeverTrustError, *, redirect: str = "") -> JSONResponse:
@@ -80,18 +86,23 @@ def routes(ctx: PortalContext) -> list[Route]:
         return request.headers.get("user-agent", "")[:300]
 
     def json_endpoint(
-        who: Callable[[Request], SignedIn | None],
-        handler: Callable[[Request, SignedIn], Awaitable[Response]],
+        who: Callable[[Request], SignedIn | None] | None,
+        handler: Callable[[Request, SignedIn], Awaitable[Response]]
+        | Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
-        """CSRF header, the right kind of session, and errors as JSON {error, detail}."""
+        """CSRF header, the right kind of session (``who`` None: none needed), and errors
+        as JSON {error, detail}."""
 
         async def endpoint(request: Request) -> Response:
             try:
                 ctx.check_csrf(request, request.headers.get("x-csrf-token") or None)
-                found = await run_in_threadpool(who, request)
-                if found is None:
-                    raise _NotSignedIn("your sign-in has expired: sign in again")
-                response = await handler(request, found)
+                if who is None:
+                    response = await cast(_Anonymous, handler)(request)
+                else:
+                    found = await run_in_threadpool(who, request)
+                    if found is None:
+                        raise _NotSignedIn("your sign-in has expired: sign in again")
+                    response = await cast(_Handler, handler)(request, found)
             except CsrfFailed as exc:
                 response = _error(exc)
             except _NotSignedIn as exc:
@@ -197,6 +208,33 @@ def routes(ctx: PortalContext) -> list[Route]:
 
         return finished(body, await run_in_threadpool(verify_and_step_up))
 
+    # Passkey-first sign-in (no session yet, from the login page)
+
+    async def passwordless_begin(request: Request) -> Response:
+        options, handle = await run_in_threadpool(webauthn.begin_passwordless)
+        return options_response(options, handle)
+
+    async def passwordless_finish(request: Request) -> Response:
+        body = await _body(request)
+        source_ip = ctx.client_ip(request)
+
+        def verify_and_sign_in() -> IssuedSession:
+            # No ban check: a passkey cannot be guessed, and a name banned for password
+            # guessing must not lock out the person holding its passkey.
+            verified = webauthn.finish_passwordless(
+                request.cookies.get(HANDLE_COOKIE, ""), _credential(body), source_ip=source_ip
+            )
+            previous = ctx.signed_in(request)
+            issued = services.auth.login_with_passkey(
+                verified.user, source_ip=source_ip, user_agent=user_agent(request)
+            )
+            if previous is not None:
+                # A browser signs in as one person at a time; end the earlier session.
+                services.auth.logout(previous.session, actor=f"user:{previous.user.name}")
+            return issued
+
+        return finished(body, await run_in_threadpool(verify_and_sign_in))
+
     # The account page's list: plain forms, answered with a redirect back
 
     async def manage(request: Request) -> Response:
@@ -273,6 +311,16 @@ def routes(ctx: PortalContext) -> list[Route]:
         Route(
             "/webauthn/stepup/finish",
             json_endpoint(ctx.signed_in, stepup_finish),
+            methods=["POST"],
+        ),
+        Route(
+            "/webauthn/passwordless/begin",
+            json_endpoint(None, passwordless_begin),
+            methods=["POST"],
+        ),
+        Route(
+            "/webauthn/passwordless/finish",
+            json_endpoint(None, passwordless_finish),
             methods=["POST"],
         ),
         Route("/account/passkeys/remove", manage, methods=["POST"]),

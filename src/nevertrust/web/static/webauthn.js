@@ -3,9 +3,12 @@
 // The server sends the options for navigator.credentials as JSON, with base64url strings
 // where the browser wants ArrayBuffers; this script converts both ways, asks the
 // authenticator, and posts the answer back (CSRF token in the X-CSRF-Token header).
-// It drives two things, whichever the page has:
+// It drives three things, whichever the page has:
 //   - button#passkey-button (sign-in second step and step-up), with data-begin,
-//     data-finish, data-csrf, data-rd and data-state;
+//     data-finish, data-csrf, data-rd, data-state and data-next;
+//   - button#passkey-login (login page: passkey-first sign-in, no user name), same data;
+//     it sits in #passkey-login-box, hidden until this script shows it, so a browser
+//     without script or without passkeys sees only the password form;
 //   - form#passkey-register (account page), with data-begin, data-finish, data-csrf.
 (function () {
   "use strict";
@@ -167,8 +170,8 @@
     }
   }
 
-  function bindSignIn(button) {
-    var box = errorBox("passkey-error", button);
+  function bindSignIn(button, errorId) {
+    var box = errorBox(errorId, button);
     button.addEventListener("click", function () {
       var data = button.dataset;
       box.hidden = true;
@@ -242,7 +245,15 @@
   function init() {
     var button = document.getElementById("passkey-button");
     if (button) {
-      bindSignIn(button);
+      bindSignIn(button, "passkey-error");
+    }
+    var first = document.getElementById("passkey-login");
+    if (first && window.PublicKeyCredential) {
+      bindSignIn(first, "passkey-login-error");
+      var wrapper = document.getElementById("passkey-login-box");
+      if (wrapper) {
+        wrapper.hidden = false;
+      }
     }
     var form = document.getElementById("passkey-register");
     if (form) {
