@@ -69,3 +69,19 @@ async def test_a_forged_device_cookie_is_ignored(svc: Services) -> None:  # noqa
         forger.cookies.set(DEVICE_COOKIE, "AAAAAAAAAAAAAAAA.not-a-valid-signature")
         await fail(forger, "alice", svc.settings.regulation.max_retries)
         assert "user:alice" in [b.subject for b in svc.regulator.list_bans()]
+
+
+def test_every_complete_sign_in_gives_the_browser_a_device_cookie(
+    svc: Services,  # noqa: F811
+) -> None:
+    password_only = svc.auth.login("alice", PASSWORD, source_ip="", user_agent="")
+    assert password_only.device_cookie
+    svc.totp.enroll_confirmed("alice", actor="cli:root")
+    pending = svc.auth.login("alice", PASSWORD, source_ip="", user_agent="")
+    assert pending.device_cookie == ""  # a password alone earns no trust
+    done = svc.auth.complete_second_factor(
+        pending.record, method="otp", source_ip="", user_agent=""
+    )
+    assert done.device_cookie
+    by_passkey = svc.auth.login_with_passkey(done.user, source_ip="", user_agent="")
+    assert by_passkey.device_cookie

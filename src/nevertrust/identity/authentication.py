@@ -292,7 +292,9 @@ class AuthService:
                 )
                 uow.sessions.insert(record)
                 self._signed_in(uow, current, record, now)
-                issued = IssuedSession(token=token, record=record, user=current)
+                issued = IssuedSession(
+                    token, record, current, device_cookie=self._devices.issue(current.name)
+                )
         # Raised after the commit, so the refusal's audit record persists.
         if issued is None:
             raise InvalidCredentials("this account cannot sign in")
