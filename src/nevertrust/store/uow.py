@@ -13,13 +13,7 @@ from nevertrust.store._access_repos import SqlApiKeyRepository, SqlBanRepository
 from nevertrust.store._audit_repo import SqlAuditRepository
 from nevertrust.store._catalog_repos import SqlAppRepository, SqlConfigRepository, SqlRuleRepository
 from nevertrust.store._changes_repo import SqlChangeRepository
-from nevertrust.store._identity_repos import (
-    SqlGroupRepository,
-    SqlHandoffRepository,
-    SqlSessionRepository,
-    SqlSetupTokenRepository,
-    SqlUserRepository,
-)
+from nevertrust.store._identity_repos import SqlGroupRepository, SqlUserRepository
 from nevertrust.store._keys_repo import SqlKeyRepository
 from nevertrust.store._mfa_repos import (
     SqlChallengeRepository,
@@ -28,6 +22,11 @@ from nevertrust.store._mfa_repos import (
     SqlWebAuthnRepository,
 )
 from nevertrust.store._policy_repo import SqlPolicyRepository
+from nevertrust.store._session_repos import (
+    SqlHandoffRepository,
+    SqlSessionRepository,
+    SqlSetupTokenRepository,
+)
 from nevertrust.store.database import Database
 
 __all__ = ["ChangeEventSink", "SqlUnitOfWork", "SqlUnitOfWorkFactory"]
