@@ -77,7 +77,7 @@ def _banner(settings: Settings, lines: list[str], *, demo: bool) -> str:
     out.extend("  " + line for line in lines)
     out.append(
         "  Sign in as 'admin' at the portal. Add people with: "
-        "echo 'pass phrase' | nevertrust users add NAME --password-stdin"
+        "echo 'a long pass phrase' | nevertrust users add NAME --password-stdin"
     )
     out.append("  *.localhost resolves to this machine in browsers and curl. Stop with Ctrl-C.")
     return "\n".join(out) + "\n"
