@@ -14,6 +14,7 @@ from nevertrust.web.portal import (
     console,
     console_bans,
     console_identity,
+    console_sessions,
     home,
     mfa_pages,
     webauthn_routes,
@@ -35,6 +36,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
             *account.routes(ctx),
             *console.routes(ctx),
             *console_bans.routes(ctx),
+            *console_sessions.routes(ctx),
             *console_identity.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
