@@ -119,11 +119,19 @@ class Runtime:
             self._tasks.append(asyncio.create_task(bus.run(), name="redis-bus"))
         self._tasks.append(asyncio.create_task(self._flush_activity(), name="session-activity"))
 
-    async def _flush_activity(self, every: float = 5.0) -> None:
-        """Write session activity in batches, for idle timeouts (never per request)."""
+    async def _flush_activity(self, every: float = 5.0, purge_every: int = 720) -> None:
+        """Write session activity in batches, for idle timeouts (never per request); about
+        once an hour, also delete sessions that ended long ago."""
+        rounds = 0
         while True:
             await asyncio.sleep(every)
             await self.flush_activity()
+            rounds += 1
+            if rounds % purge_every == 0:
+                try:
+                    await asyncio.to_thread(self.services.auth.purge_ended)
+                except Exception:  # noqa: BLE001 - purging is housekeeping; retried next hour
+                    _log.exception("session_purge_failed")
 
     async def flush_activity(self) -> None:
         entries = self.activity.drain()

@@ -207,3 +207,21 @@ def test_session_ends_when_idle_longer_than_the_idle_timeout(
     # An app session handed out from it cannot be redeemed or used either.
     record = svc.auth.session_by_hash(issued.record.id_hash)
     assert record is not None and not svc.auth.alive(record, clock.now())
+
+
+def test_sessions_that_ended_long_ago_are_purged_and_live_ones_kept(
+    svc: Services, clock: FixedClock
+) -> None:
+    revoked = login(svc)
+    svc.auth.logout(revoked.record, actor="user:alice")
+    expired = login(svc)
+    clock.advance(timedelta(days=20))
+    live = login(svc)
+    assert svc.auth.purge_ended() == 0  # nothing ended 30 days ago yet
+
+    clock.advance(timedelta(days=11))
+    assert svc.auth.portal_session(live.token) is None  # idle by now, but not 30 days ended
+    assert svc.auth.purge_ended() == 2
+    assert svc.auth.session_by_hash(revoked.record.id_hash) is None
+    assert svc.auth.session_by_hash(expired.record.id_hash) is None
+    assert svc.auth.session_by_hash(live.record.id_hash) is not None

@@ -418,6 +418,14 @@ class AuthService:
             with self._uow.write() as uow:
                 uow.sessions.touch(seen)
 
+    def purge_ended(self, *, kept_for: timedelta = timedelta(days=30)) -> int:
+        """Delete session rows that ended (expired or revoked) more than ``kept_for`` ago.
+
+        Ended sessions grant nothing; their story stays in the audit log.
+        """
+        with self._uow.write() as uow:
+            return uow.sessions.purge_expired(before=self._clock.now() - kept_for)
+
     def session_by_hash(self, id_hash: str) -> SessionRecord | None:
         """Any session by hash, active or not; used by gateway caches on a miss."""
         with self._uow.read() as uow:
