@@ -438,7 +438,7 @@ class Run:
         if self.api is not None:
             self.api()
         else:
-            self.services.auth.revoke_user_sessions(VICTIM, actor="cli:bench")
+            self.services.sessions.revoke_user_sessions(VICTIM, actor="cli:bench")
 
     def sample(self) -> None:
         cluster = self.cluster

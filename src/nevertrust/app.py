@@ -23,6 +23,7 @@ from nevertrust.identity import (
     Regulator,
     ReportService,
     ServiceAccountService,
+    SessionService,
     TotpService,
     WebAuthnService,
 )
@@ -49,6 +50,7 @@ class Services:
     passwords: Passwords
     directory: DirectoryService
     auth: AuthService
+    sessions: SessionService
     handoff: HandoffService
     mfa_reset: MfaResetService
     regulator: Regulator
@@ -107,14 +109,17 @@ def build_services(
         setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
     )
     regulator = build_regulator(settings, uow=uow, clock=clock, master_key=master_key)
+    sessions = SessionService(
+        uow=uow, clock=clock, idle_timeout=timedelta(minutes=identity.idle_timeout_minutes)
+    )
     auth = AuthService(
         uow=uow,
         clock=clock,
         passwords=passwords,
         regulator=regulator,
         devices=DeviceCookies(master_key),
+        sessions=sessions,
         session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
-        idle_timeout=timedelta(minutes=identity.idle_timeout_minutes),
     )
     return Services(
         settings=settings,
@@ -126,11 +131,12 @@ def build_services(
         passwords=passwords,
         directory=directory,
         auth=auth,
+        sessions=sessions,
         mfa_reset=MfaResetService(uow=uow, clock=clock),
         handoff=HandoffService(
             uow=uow,
             clock=clock,
-            auth=auth,
+            sessions=sessions,
             ttl=timedelta(seconds=identity.handoff_code_ttl_seconds),
         ),
         regulator=regulator,

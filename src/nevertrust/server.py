@@ -77,7 +77,7 @@ class Runtime:
             ),
             snapshots=self.snapshots,
             sessions=self.sessions,
-            auth=services.auth,
+            session_store=services.sessions,
             handoff=services.handoff,
             audit=services.audit,
             signer=self._lazy_signer(),
@@ -129,7 +129,7 @@ class Runtime:
             rounds += 1
             if rounds % purge_every == 0:
                 try:
-                    await asyncio.to_thread(self.services.auth.purge_ended)
+                    await asyncio.to_thread(self.services.sessions.purge_ended)
                 except Exception:  # noqa: BLE001 - purging is housekeeping; retried next hour
                     _log.exception("session_purge_failed")
 
@@ -138,7 +138,7 @@ class Runtime:
         if not entries:
             return
         try:
-            await asyncio.to_thread(self.services.auth.touch, entries)
+            await asyncio.to_thread(self.services.sessions.touch, entries)
         except Exception:  # noqa: BLE001 - a lost batch only shortens idle sessions
             _log.exception("session_activity_flush_failed")
 

@@ -30,7 +30,7 @@ def login(svc: Services, username: str = "alice", password: str = PASSWORD) -> I
 
 def open_app_session(svc: Services, portal_token: str, app: str = "whoami") -> tuple[str, str]:
     """A portal login handed off to an app host: (app cookie token, app session hash)."""
-    found = svc.auth.portal_session(portal_token)
+    found = svc.sessions.portal_session(portal_token)
     assert found is not None
     code = svc.handoff.issue(found[0], app_name=app, target="/", state="st")
     token, record, _ = svc.handoff.redeem(
@@ -49,7 +49,7 @@ def test_login_opens_a_new_session_every_time(svc: Services) -> None:
     assert first.record.id_hash == hash_token(first.token)
     assert first.record.kind is SessionKind.PORTAL
     assert first.user.name == "alice"
-    assert [s.id_hash for s in svc.auth.list_sessions(username="alice")] == [
+    assert [s.id_hash for s in svc.sessions.list_sessions(username="alice")] == [
         first.record.id_hash,
         second.record.id_hash,
     ]
@@ -91,7 +91,7 @@ def test_wrong_password_and_unknown_user_fail_alike_and_are_audited(
         f"user:{username}",
         reason,
     )
-    assert svc.auth.list_sessions() == []
+    assert svc.sessions.list_sessions() == []
 
 
 def test_disabled_user_cannot_log_in_even_with_the_right_password(svc: Services) -> None:
@@ -101,23 +101,23 @@ def test_disabled_user_cannot_log_in_even_with_the_right_password(svc: Services)
         login(svc)
 
     assert audit_records(svc)[-1].reason == "user-disabled"
-    assert svc.auth.list_sessions() == []
+    assert svc.sessions.list_sessions() == []
 
 
 def test_portal_session_resolves_only_live_portal_tokens(svc: Services) -> None:
     issued = login(svc)
     app_token, _ = open_app_session(svc, issued.token)
 
-    found = svc.auth.portal_session(issued.token)
+    found = svc.sessions.portal_session(issued.token)
 
     assert found is not None
     record, user = found
     assert (record.id_hash, user.name) == (issued.record.id_hash, "alice")
-    assert svc.auth.portal_session("not-a-token") is None
-    assert svc.auth.portal_session("") is None
-    assert svc.auth.portal_session("x" * 500) is None
+    assert svc.sessions.portal_session("not-a-token") is None
+    assert svc.sessions.portal_session("") is None
+    assert svc.sessions.portal_session("x" * 500) is None
     # An app host's cookie is not a portal login.
-    assert svc.auth.portal_session(app_token) is None
+    assert svc.sessions.portal_session(app_token) is None
 
 
 def test_portal_session_of_a_disabled_user_is_refused(svc: Services) -> None:
@@ -127,7 +127,7 @@ def test_portal_session_of_a_disabled_user_is_refused(svc: Services) -> None:
         assert user is not None
         uow.users.set_enabled(user.id, False, now=svc.clock.now())
 
-    assert svc.auth.portal_session(issued.token) is None
+    assert svc.sessions.portal_session(issued.token) is None
 
 
 def test_logout_revokes_the_portal_session_and_its_app_sessions(svc: Services) -> None:
@@ -136,13 +136,13 @@ def test_logout_revokes_the_portal_session_and_its_app_sessions(svc: Services) -
     _, app_hash = open_app_session(svc, issued.token)
     start = last_change_id(svc)
 
-    svc.auth.logout(issued.record, actor="user:alice", source_ip="192.0.2.7")
+    svc.sessions.logout(issued.record, actor="user:alice", source_ip="192.0.2.7")
 
-    assert svc.auth.portal_session(issued.token) is None
-    app_session = svc.auth.session_by_hash(app_hash)
+    assert svc.sessions.portal_session(issued.token) is None
+    app_session = svc.sessions.session_by_hash(app_hash)
     assert app_session is not None and app_session.revoked_at == svc.clock.now()
     # Only this login ends; the user's other sessions stay.
-    assert svc.auth.portal_session(other.token) is not None
+    assert svc.sessions.portal_session(other.token) is not None
     assert audit_records(svc)[-1].action == Action.LOGOUT
     assert changes(svc, after=start) == [ChangeEvent(Topic.SESSION, issued.record.id_hash)]
 
@@ -154,20 +154,20 @@ def test_revoke_user_sessions_ends_every_session_of_the_user(svc: Services) -> N
     bobs = login(svc, "bob")
     start = last_change_id(svc)
 
-    count = svc.auth.revoke_user_sessions("alice", actor="admin:root")
+    count = svc.sessions.revoke_user_sessions("alice", actor="admin:root")
 
     assert count == 3  # two portal sessions and one app session
-    assert svc.auth.portal_session(first.token) is None
-    assert svc.auth.portal_session(second.token) is None
-    app_session = svc.auth.session_by_hash(app_hash)
+    assert svc.sessions.portal_session(first.token) is None
+    assert svc.sessions.portal_session(second.token) is None
+    app_session = svc.sessions.session_by_hash(app_hash)
     assert app_session is not None and app_session.revoked_at is not None
-    assert svc.auth.portal_session(bobs.token) is not None
+    assert svc.sessions.portal_session(bobs.token) is not None
     record = audit_records(svc)[-1]
     assert (record.action, record.target) == (Action.SESSION_REVOKED, "user:alice")
     alice = svc.directory.get_user("alice")
     assert changes(svc, after=start) == [ChangeEvent(Topic.USER_SESSIONS, str(alice.id))]
     with pytest.raises(UnknownUser):
-        svc.auth.revoke_user_sessions("nobody", actor="admin:root")
+        svc.sessions.revoke_user_sessions("nobody", actor="admin:root")
 
 
 def test_session_expires_after_its_lifetime_even_when_in_use(
@@ -181,14 +181,14 @@ def test_session_expires_after_its_lifetime_even_when_in_use(
     while used + step < lifetime:
         clock.advance(step)
         used += step
-        assert svc.auth.portal_session(issued.token) is not None
+        assert svc.sessions.portal_session(issued.token) is not None
 
     clock.advance(lifetime - used - timedelta(seconds=1))
-    assert svc.auth.portal_session(issued.token) is not None
+    assert svc.sessions.portal_session(issued.token) is not None
 
     clock.advance(timedelta(seconds=1))
-    assert svc.auth.portal_session(issued.token) is None
-    assert svc.auth.list_sessions(username="alice") == []
+    assert svc.sessions.portal_session(issued.token) is None
+    assert svc.sessions.list_sessions(username="alice") == []
 
 
 def test_session_ends_when_idle_longer_than_the_idle_timeout(
@@ -198,30 +198,30 @@ def test_session_ends_when_idle_longer_than_the_idle_timeout(
     idle = timedelta(minutes=svc.settings.identity.idle_timeout_minutes)
 
     clock.advance(idle - timedelta(seconds=1))
-    assert svc.auth.portal_session(issued.token) is not None  # used: the idle clock restarts
+    assert svc.sessions.portal_session(issued.token) is not None  # used: the idle clock restarts
     clock.advance(idle - timedelta(seconds=1))
-    assert svc.auth.portal_session(issued.token) is not None
+    assert svc.sessions.portal_session(issued.token) is not None
 
     clock.advance(idle)
-    assert svc.auth.portal_session(issued.token) is None
+    assert svc.sessions.portal_session(issued.token) is None
     # An app session handed out from it cannot be redeemed or used either.
-    record = svc.auth.session_by_hash(issued.record.id_hash)
-    assert record is not None and not svc.auth.alive(record, clock.now())
+    record = svc.sessions.session_by_hash(issued.record.id_hash)
+    assert record is not None and not svc.sessions.alive(record, clock.now())
 
 
 def test_sessions_that_ended_long_ago_are_purged_and_live_ones_kept(
     svc: Services, clock: FixedClock
 ) -> None:
     revoked = login(svc)
-    svc.auth.logout(revoked.record, actor="user:alice")
+    svc.sessions.logout(revoked.record, actor="user:alice")
     expired = login(svc)
     clock.advance(timedelta(days=20))
     live = login(svc)
-    assert svc.auth.purge_ended() == 0  # nothing ended 30 days ago yet
+    assert svc.sessions.purge_ended() == 0  # nothing ended 30 days ago yet
 
     clock.advance(timedelta(days=11))
-    assert svc.auth.portal_session(live.token) is None  # idle by now, but not 30 days ended
-    assert svc.auth.purge_ended() == 2
-    assert svc.auth.session_by_hash(revoked.record.id_hash) is None
-    assert svc.auth.session_by_hash(expired.record.id_hash) is None
-    assert svc.auth.session_by_hash(live.record.id_hash) is not None
+    assert svc.sessions.portal_session(live.token) is None  # idle by now, but not 30 days ended
+    assert svc.sessions.purge_ended() == 2
+    assert svc.sessions.session_by_hash(revoked.record.id_hash) is None
+    assert svc.sessions.session_by_hash(expired.record.id_hash) is None
+    assert svc.sessions.session_by_hash(live.record.id_hash) is not None

@@ -55,8 +55,8 @@ async def test_admins_see_every_session_and_sign_one_out(
         },
     )
     assert done.status_code == 303 and "Signed%20out" in done.headers["location"]
-    assert svc.auth.portal_session(laptop.token) is None
-    assert svc.auth.portal_session(phone.token) is not None
+    assert svc.sessions.portal_session(laptop.token) is None
+    assert svc.sessions.portal_session(phone.token) is not None
     record = audit_records(svc)[-1]
     assert (record.action, record.actor) == (Action.LOGOUT, "user:root")
 

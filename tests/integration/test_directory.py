@@ -137,11 +137,11 @@ def test_disabling_a_user_revokes_every_session_and_is_announced(any_services: S
     disabled = svc.directory.set_enabled("alice", False, actor="admin:root")
 
     assert disabled.enabled is False
-    assert svc.auth.portal_session(first.token) is None
-    assert svc.auth.portal_session(second.token) is None
-    assert svc.auth.list_sessions(username="alice") == []
+    assert svc.sessions.portal_session(first.token) is None
+    assert svc.sessions.portal_session(second.token) is None
+    assert svc.sessions.list_sessions(username="alice") == []
     for issued in (first, second):
-        stored = svc.auth.session_by_hash(issued.record.id_hash)
+        stored = svc.sessions.session_by_hash(issued.record.id_hash)
         assert stored is not None and stored.revoked_at is not None
     record = audit_records(svc)[-1]
     assert (record.action, record.target) == (Action.USER_DISABLED, "user:alice")
@@ -163,9 +163,9 @@ def test_reenabling_a_user_does_not_revive_old_sessions(any_services: Services) 
     svc.directory.set_enabled("alice", True, actor="admin:root")
 
     assert audit_actions(svc)[-1] == Action.USER_ENABLED
-    assert svc.auth.portal_session(old.token) is None
+    assert svc.sessions.portal_session(old.token) is None
     new = svc.auth.login("alice", PASSWORD, source_ip="192.0.2.1", user_agent="t")
-    assert svc.auth.portal_session(new.token) is not None
+    assert svc.sessions.portal_session(new.token) is not None
 
 
 def test_set_password_is_audited_without_the_password(any_services: Services) -> None:

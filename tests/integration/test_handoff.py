@@ -53,7 +53,7 @@ def test_code_is_exchanged_once_for_an_app_session(svc: Services, portal: Sessio
         portal.id_hash,
     )
     assert record.expires_at == portal.expires_at
-    stored = svc.auth.session_by_hash(record.id_hash)
+    stored = svc.sessions.session_by_hash(record.id_hash)
     assert stored is not None and stored.active(svc.clock.now())
     assert token != code
     assert audit_records(svc)[-1].action == Action.APP_SESSION_ISSUED
@@ -90,7 +90,7 @@ def test_expired_code_is_refused(svc: Services, portal: SessionRecord, clock: Fi
 
 def test_code_of_a_revoked_portal_session_is_refused(svc: Services, portal: SessionRecord) -> None:
     code = issue(svc, portal)
-    svc.auth.logout(portal, actor="user:alice")
+    svc.sessions.logout(portal, actor="user:alice")
 
     with pytest.raises(InvalidHandoff):
         redeem(svc, code)

@@ -85,5 +85,5 @@ async def test_activity_on_one_replica_keeps_the_session_alive_on_another(
         # B's own view is idle, so B asks storage once, sees A's activity, and allows.
         assert await status(client_b, token) == 502
         # The portal session was kept alive too: a hand-off for another app still works.
-        portal = list(svc.auth.list_sessions(username="alice"))
-        assert portal and svc.auth.alive(portal[0], clock.now())
+        portal = list(svc.sessions.list_sessions(username="alice"))
+        assert portal and svc.sessions.alive(portal[0], clock.now())

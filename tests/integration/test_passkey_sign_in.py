@@ -124,7 +124,7 @@ async def test_a_passkey_alone_signs_in_and_continues_to_the_app(
     assert parse_qs(target.query) == {"rd": [APP_URL], "state": ["st-1"]}
     cookies = set_cookies(finished)
     assert cookies[HANDLE_COOKIE][HANDLE_COOKIE]["max-age"] == "0"
-    found = svc.auth.portal_session(cookies["nt_session"]["nt_session"].value)
+    found = svc.sessions.portal_session(cookies["nt_session"]["nt_session"].value)
     assert found is not None
     session, user = found
     assert user.name == "alice"
@@ -150,8 +150,8 @@ async def test_a_passkey_sign_in_ends_the_earlier_session_in_this_browser(
     )
 
     assert finished.json() == {"redirect": "/"}
-    assert svc.auth.portal_session(bob.token) is None
-    assert svc.auth.list_sessions(username="bob") == []
+    assert svc.sessions.portal_session(bob.token) is None
+    assert svc.sessions.list_sessions(username="bob") == []
 
 
 async def test_a_name_banned_for_password_guessing_still_signs_in_with_its_passkey(
@@ -185,7 +185,7 @@ async def test_a_disabled_user_cannot_sign_in_with_a_passkey(
     assert finished.json()["error"] == "passkey-authentication-failed"
     assert "cannot sign in" in finished.json()["detail"]
     assert "nt_session" not in set_cookies(finished)
-    assert svc.auth.list_sessions(username="alice") == []
+    assert svc.sessions.list_sessions(username="alice") == []
 
 
 async def test_an_unknown_passkey_is_refused_with_an_explanation(

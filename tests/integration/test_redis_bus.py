@@ -96,7 +96,7 @@ async def test_a_revocation_in_one_process_empties_the_session_cache_of_another(
     async with subscribed(server) as bus:
         sessions.put(issued.record.id_hash, issued.record)
 
-        await asyncio.to_thread(writer.auth.revoke_user_sessions, "alice", actor="cli")
+        await asyncio.to_thread(writer.sessions.revoke_user_sessions, "alice", actor="cli")
 
         # No feed watcher runs here: only Redis can have told this process.
         assert await eventually(lambda: sessions.get(issued.record.id_hash) is SessionCache.MISSING)
@@ -230,7 +230,7 @@ async def test_the_runtime_subscribes_on_start_and_unsubscribes_on_stop(
         assert subscribers(redis_url, bus.channel) == 1
         runtime.sessions.put(issued.record.id_hash, issued.record)
 
-        await asyncio.to_thread(writer.auth.revoke_user_sessions, "alice", actor="cli")
+        await asyncio.to_thread(writer.sessions.revoke_user_sessions, "alice", actor="cli")
 
         assert await eventually(
             lambda: runtime.sessions.get(issued.record.id_hash) is SessionCache.MISSING
@@ -261,7 +261,7 @@ async def test_changes_a_replica_reads_from_the_feed_are_not_broadcast_again(
             listener = client.pubsub(ignore_subscribe_messages=True)
             await listener.subscribe(channel)
 
-            await asyncio.to_thread(peer.auth.revoke_user_sessions, "alice", actor="cli")
+            await asyncio.to_thread(peer.sessions.revoke_user_sessions, "alice", actor="cli")
             assert await eventually(
                 lambda: runtime.sessions.get(issued.record.id_hash) is SessionCache.MISSING
             )

@@ -79,7 +79,7 @@ async def test_session_revocation_by_another_process_empties_the_session_cache(
     async with running(svc) as runtime:
         runtime.sessions.put(issued.record.id_hash, issued.record)
 
-        peer.auth.revoke_user_sessions("alice", actor="cli")
+        peer.sessions.revoke_user_sessions("alice", actor="cli")
         assert await asyncio.to_thread(peer.notify_server) is True
 
         assert runtime.sessions.get(issued.record.id_hash) is SessionCache.MISSING

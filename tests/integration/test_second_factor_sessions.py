@@ -42,16 +42,16 @@ def test_with_totp_the_password_opens_only_a_pending_session(svc: Services) -> N
     pending = login(svc)
 
     assert pending.record.kind is SessionKind.PENDING
-    assert svc.auth.portal_session(pending.token) is None  # grants nothing
+    assert svc.sessions.portal_session(pending.token) is None  # grants nothing
     assert svc.auth.pending_session(pending.token) is not None
-    assert svc.auth.list_sessions(username="alice") == []
+    assert svc.sessions.list_sessions(username="alice") == []
     assert audit_actions(svc)[-1] == Action.LOGIN_SECOND_FACTOR_REQUIRED
 
     full = finish(svc, pending)
     assert full.token != pending.token
     assert full.record.kind is SessionKind.PORTAL
     assert set(full.record.auth_methods) == {"pwd", "otp", "mfa"}
-    assert svc.auth.portal_session(full.token) is not None
+    assert svc.sessions.portal_session(full.token) is not None
     assert svc.auth.pending_session(pending.token) is None  # used up
     with pytest.raises(InvalidCredentials):
         finish(svc, pending)  # a pending session completes once
@@ -79,7 +79,7 @@ def test_step_up_rotates_the_session_and_ends_its_app_sessions(
 ) -> None:
     svc.totp.enroll_confirmed("alice", actor="admin:root")
     full = finish(svc, login(svc))
-    found = svc.auth.portal_session(full.token)
+    found = svc.sessions.portal_session(full.token)
     assert found is not None
     code = svc.handoff.issue(found[0], app_name="whoami", target="/", state="st")
     _, app_record, _ = svc.handoff.redeem(
@@ -91,10 +91,10 @@ def test_step_up_rotates_the_session_and_ends_its_app_sessions(
 
     assert stepped.token != full.token
     assert stepped.record.auth_time == clock.now()
-    assert svc.auth.portal_session(full.token) is None
-    old_app = svc.auth.session_by_hash(app_record.id_hash)
+    assert svc.sessions.portal_session(full.token) is None
+    old_app = svc.sessions.session_by_hash(app_record.id_hash)
     assert old_app is not None and old_app.revoked_at is not None
-    assert svc.auth.portal_session(stepped.token) is not None
+    assert svc.sessions.portal_session(stepped.token) is not None
     assert audit_actions(svc)[-1] == Action.STEP_UP_SUCCEEDED
 
 

@@ -47,8 +47,8 @@ async def test_the_api_lists_methods_and_activity_and_revokes_one_session(
     assert one in {s["id"] for s in listed}
     done = await admin.post("/api/v1/sessions/revoke", json={"user": "alice", "session": one})
     assert done.json() == {"revoked": 1}
-    assert svc.auth.portal_session(first) is None
-    assert svc.auth.portal_session(second) is not None
+    assert svc.sessions.portal_session(first) is None
+    assert svc.sessions.portal_session(second) is not None
 
     again = await admin.post("/api/v1/sessions/revoke", json={"user": "alice", "session": one})
     assert again.status_code == 404
@@ -57,7 +57,7 @@ async def test_the_api_lists_methods_and_activity_and_revokes_one_session(
 
     everything = await admin.post("/api/v1/sessions/revoke", json={"user": "alice"})
     assert everything.json() == {"revoked": 1}
-    assert svc.auth.portal_session(second) is None
+    assert svc.sessions.portal_session(second) is None
 
 
 def test_the_cli_revokes_one_session_or_all(svc: Services) -> None:
@@ -69,8 +69,8 @@ def test_the_cli_revokes_one_session_or_all(svc: Services) -> None:
 
     assert "revoked 1 session(s)" in cli(svc, "sessions", "revoke", "--user", "alice",
                                          "--session", one).stdout  # fmt: skip
-    assert svc.auth.portal_session(first) is None and svc.auth.portal_session(second)
+    assert svc.sessions.portal_session(first) is None and svc.sessions.portal_session(second)
     missing = cli(svc, "sessions", "revoke", "--user", "alice", "--session", one, ok=False)
     assert missing.returncode != 0 and "error[not-found]" in missing.stderr
     assert "revoked 1 session(s)" in cli(svc, "sessions", "revoke", "--user", "alice").stdout
-    assert svc.auth.portal_session(second) is None
+    assert svc.sessions.portal_session(second) is None

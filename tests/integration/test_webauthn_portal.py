@@ -134,7 +134,7 @@ async def test_a_passkey_completes_the_second_sign_in_step_and_continues_to_the_
     cookies = set_cookies(finished)
     assert cookies["nt_pending"]["nt_pending"]["max-age"] == "0"
     session_token = cookies["nt_session"]["nt_session"].value
-    found = svc.auth.portal_session(session_token)
+    found = svc.sessions.portal_session(session_token)
     assert found is not None
     assert "webauthn" in found[0].auth_methods and "pwd" in found[0].auth_methods
     # The pending session is spent: it cannot be turned into a second full session.
@@ -295,8 +295,8 @@ async def test_step_up_with_a_passkey_renews_the_session_with_the_method(
     assert finished.status_code == 200, finished.text
     assert finished.json()["redirect"].startswith("/authorize?")
     new = set_cookies(finished)["nt_session"]["nt_session"].value
-    assert new != old and svc.auth.portal_session(old) is None
-    found = svc.auth.portal_session(new)
+    assert new != old and svc.sessions.portal_session(old) is None
+    found = svc.sessions.portal_session(new)
     assert found is not None and "webauthn" in found[0].auth_methods
 
 
@@ -341,6 +341,6 @@ async def test_the_account_forms_rename_and_remove_only_your_own_passkeys(
 
 
 def _signed_in(svc: Services, client: httpx.AsyncClient) -> SignedIn:
-    found = svc.auth.portal_session(client.cookies["nt_session"])
+    found = svc.sessions.portal_session(client.cookies["nt_session"])
     assert found is not None
     return SignedIn(*found)

@@ -73,7 +73,7 @@ def list_sessions(
 ) -> None:
     """List active portal sessions."""
     with open_services(ctx) as svc:
-        sessions = svc.auth.list_sessions(username=user)
+        sessions = svc.sessions.list_sessions(username=user)
         names = {u.id: u.name for u in svc.directory.list_users()}
     typer.echo(
         f"{'SESSION':<14} {'USER':<20} {'STARTED':<20} {'LAST SEEN':<20} {'EXPIRES':<20} "
@@ -98,9 +98,9 @@ def revoke(
     """Revoke every session of a user (or one), on the portal and every app, at once."""
     with open_services(ctx) as svc:
         if session is None:
-            count = svc.auth.revoke_user_sessions(user, actor=actor())
+            count = svc.sessions.revoke_user_sessions(user, actor=actor())
         else:
-            if not svc.auth.revoke_session(user, session.strip().lower(), actor=actor()):
+            if not svc.sessions.revoke_session(user, session.strip().lower(), actor=actor()):
                 raise NotFound(f"{user!r} has no active session starting {session!r}")
             count = 1
         svc.notify_server()

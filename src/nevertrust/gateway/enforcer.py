@@ -33,7 +33,7 @@ from nevertrust.gateway.http import (
 from nevertrust.gateway.pages import render_page
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
 from nevertrust.gateway.state import ActivityLog, CachedSession, SessionCache, SnapshotHolder
-from nevertrust.identity import AuthService, HandoffService, InvalidHandoff, SessionRecord
+from nevertrust.identity import HandoffService, InvalidHandoff, SessionRecord, SessionService
 from nevertrust.pdp import decide
 from nevertrust.types import Receive, Scope, Send
 
@@ -77,7 +77,7 @@ class Gateway:
         config: GatewayConfig,
         snapshots: SnapshotHolder,
         sessions: SessionCache,
-        auth: AuthService,
+        session_store: SessionService,
         handoff: HandoffService,
         audit: AuditLog,
         signer: AssertionSigner,
@@ -88,7 +88,7 @@ class Gateway:
         self._config = config
         self._snapshots = snapshots
         self._sessions = sessions
-        self._auth = auth
+        self._session_store = session_store
         self._handoff = handoff
         self._audit = audit
         self._signer = signer
@@ -96,7 +96,7 @@ class Gateway:
         self._clock = clock
         self._suffix = "." + config.base_domain
         self._activity = activity or ActivityLog()
-        self._idle_timeout = auth.idle_timeout
+        self._idle_timeout = session_store.idle_timeout
         self._assertions: dict[tuple[str, int], tuple[str, float]] = {}
 
     def app_name_for(self, host: str) -> str | None:
@@ -236,7 +236,7 @@ class Gateway:
             return cached  # type: ignore[return-value]
         generation = self._sessions.generation
         record: SessionRecord | None = await anyio.to_thread.run_sync(
-            self._auth.session_by_hash, id_hash
+            self._session_store.session_by_hash, id_hash
         )
         # The parent must be alive too; revocation of the parent revokes children in the
         # database, so checking the child record is enough.

@@ -1,4 +1,4 @@
-"""Identity: people, groups, passwords, sessions."""
+"""Identity: people, groups, passwords, sign-in, sessions, second factors, machines."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from nevertrust.identity.regulation import (
 )
 from nevertrust.identity.reports import IdentityReport, ReportService
 from nevertrust.identity.service_accounts import ServiceAccountService
+from nevertrust.identity.sessions import SessionService
 from nevertrust.identity.totp import (
     InvalidOtp,
     MfaStatus,
@@ -53,6 +54,7 @@ __all__ = [
     "ADMIN_GROUP",
     "AuthService",
     "HandoffService",
+    "SessionService",
     "MfaReset",
     "MfaResetService",
     "BanRecord",

@@ -1,12 +1,13 @@
-"""Use cases for signing in and out, and for handing a login to an app host.
+"""Signing in: password, second factor, passkey, step-up. Each step that grants more
+opens a session under a new id (no fixation, no id that gains rights).
 
-Session ids and one-time codes are 256-bit random tokens; the database keeps only their
-SHA-256, so a copy of the database does not let anyone ride a session.
+Session ids are 256-bit random tokens; the database keeps only their SHA-256, so a copy
+of the database does not let anyone ride a session. What happens to sessions afterwards
+(idle timeouts, sign-out, revocation) lives in ``sessions.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +17,7 @@ from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
 from nevertrust.identity.device_cookies import DeviceCookies
-from nevertrust.identity.errors import InvalidCredentials, UnknownUser
+from nevertrust.identity.errors import InvalidCredentials
 from nevertrust.identity.models import (
     SessionKind,
     SessionRecord,
@@ -24,6 +25,7 @@ from nevertrust.identity.models import (
     UserRecord,
 )
 from nevertrust.identity.passwords import Passwords
+from nevertrust.identity.sessions import SessionService
 
 if TYPE_CHECKING:
     from nevertrust.ports import UnitOfWork, UnitOfWorkFactory
@@ -35,8 +37,6 @@ _METHODS = frozenset({"pwd", "otp", "webauthn", "hwk", "recovery", "mfa"})
 # What a verified factor adds to a session's methods. A passkey is proof of possession of
 # a hardware-backed key (RFC 8176 "hwk"); any second factor makes the sign-in "mfa".
 _IMPLIED = {"webauthn": ("webauthn", "hwk", "mfa"), "otp": ("otp", "mfa")}
-# Session activity is written at most this often per session (idle timeout bookkeeping).
-_TOUCH_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,8 @@ class AuthService:
         passwords: Passwords,
         regulator: LoginRegulator,
         devices: DeviceCookies,
+        sessions: SessionService,
         session_lifetime: timedelta,
-        idle_timeout: timedelta,
         pending_ttl: timedelta = timedelta(minutes=5),
     ) -> None:
         self._uow = uow
@@ -82,8 +82,8 @@ class AuthService:
         self._passwords = passwords
         self._regulator = regulator
         self._devices = devices
+        self._sessions = sessions
         self._session_lifetime = session_lifetime
-        self._idle_timeout = idle_timeout
         self._pending_ttl = pending_ttl
 
     def _audit(self, uow: UnitOfWork, entry: AuditEntry) -> None:
@@ -257,7 +257,7 @@ class AuthService:
 
     def pending_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
         """The pending (second factor owed) session for a cookie value, with its user."""
-        return self._session_of_kind(token, SessionKind.PENDING)
+        return self._sessions.session_of_kind(token, SessionKind.PENDING)
 
     def login_with_passkey(
         self, user: UserRecord, *, source_ip: str, user_agent: str
@@ -378,117 +378,3 @@ class AuthService:
             uow.changes.record(ChangeEvent(Topic.SESSION, current.id_hash), now=now)
         device_cookie = self._devices.issue(user.name) if expected is SessionKind.PENDING else ""
         return IssuedSession(token, record, user, device_cookie=device_cookie)
-
-    def portal_session(self, token: str) -> tuple[SessionRecord, UserRecord] | None:
-        """The active portal session for a cookie value, with its (enabled) user.
-
-        A session unused for longer than the idle timeout has ended, even before its
-        absolute expiry. Activity is recorded at most once a minute per session.
-        """
-        return self._session_of_kind(token, SessionKind.PORTAL)
-
-    def _session_of_kind(
-        self, token: str, kind: SessionKind
-    ) -> tuple[SessionRecord, UserRecord] | None:
-        if not token or len(token) > 100:
-            return None
-        now = self._clock.now()
-        with self._uow.read() as uow:
-            record = uow.sessions.get(hash_token(token))
-            if record is None or record.kind is not kind or not self.alive(record, now):
-                return None
-            user = uow.users.get_by_id(record.user_id)
-        if user is None or not user.enabled:
-            return None
-        if now - record.last_activity >= _TOUCH_EVERY:
-            self.touch([(record.id_hash, now)])
-        return record, user
-
-    def alive(self, record: SessionRecord, now: datetime) -> bool:
-        """Not revoked, before its absolute expiry, and used within the idle timeout."""
-        return record.active(now) and now - record.last_activity < self._idle_timeout
-
-    @property
-    def idle_timeout(self) -> timedelta:
-        return self._idle_timeout
-
-    def touch(self, seen: Sequence[tuple[str, datetime]]) -> None:
-        """Record session activity (gateways batch theirs and call this periodically)."""
-        if seen:
-            with self._uow.write() as uow:
-                uow.sessions.touch(seen)
-
-    def purge_ended(self, *, kept_for: timedelta = timedelta(days=30)) -> int:
-        """Delete session rows that ended (expired or revoked) more than ``kept_for`` ago.
-
-        Ended sessions grant nothing; their story stays in the audit log.
-        """
-        with self._uow.write() as uow:
-            return uow.sessions.purge_expired(before=self._clock.now() - kept_for)
-
-    def session_by_hash(self, id_hash: str) -> SessionRecord | None:
-        """Any session by hash, active or not; used by gateway caches on a miss."""
-        with self._uow.read() as uow:
-            return uow.sessions.get(id_hash)
-
-    def logout(self, session: SessionRecord, *, actor: str, source_ip: str = "") -> None:
-        """End a portal session and every app session handed out from it."""
-        now = self._clock.now()
-        with self._uow.write() as uow:
-            uow.sessions.revoke(session.id_hash, now=now)
-            self._audit(
-                uow,
-                AuditEntry(
-                    ts=now,
-                    actor=actor,
-                    action=Action.LOGOUT,
-                    outcome=Outcome.SUCCESS,
-                    target=f"session:{session.id_hash[:12]}",
-                    source=source_ip,
-                ),
-            )
-            uow.changes.record(ChangeEvent(Topic.SESSION, session.id_hash), now=now)
-
-    def revoke_session(
-        self, username: str, id_prefix: str, *, actor: str, source_ip: str = ""
-    ) -> bool:
-        """End one of a user's portal sessions, named by the first characters of its hash."""
-        if len(id_prefix) < 8:
-            return False
-        for record in self.list_sessions(username=username):
-            if record.id_hash.startswith(id_prefix):
-                self.logout(record, actor=actor, source_ip=source_ip)
-                return True
-        return False
-
-    def revoke_user_sessions(self, username: str, *, actor: str, source_ip: str = "") -> int:
-        now = self._clock.now()
-        with self._uow.write() as uow:
-            user = uow.users.get_by_name(username)
-            if user is None:
-                raise UnknownUser(f"no user named {username!r}", name=username)
-            count = uow.sessions.revoke_user(user.id, now=now)
-            self._audit(
-                uow,
-                AuditEntry(
-                    ts=now,
-                    actor=actor,
-                    action=Action.SESSION_REVOKED,
-                    outcome=Outcome.SUCCESS,
-                    target=f"user:{username}",
-                    source=source_ip,
-                    details={"sessions": count},
-                ),
-            )
-            uow.changes.record(ChangeEvent(Topic.USER_SESSIONS, str(user.id)), now=now)
-        return count
-
-    def list_sessions(self, *, username: str | None = None) -> Sequence[SessionRecord]:
-        with self._uow.read() as uow:
-            user_id = None
-            if username is not None:
-                user = uow.users.get_by_name(username)
-                if user is None:
-                    raise UnknownUser(f"no user named {username!r}", name=username)
-                user_id = user.id
-            return uow.sessions.list_active(now=self._clock.now(), user_id=user_id)

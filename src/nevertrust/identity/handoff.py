@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from nevertrust.audit.models import Action, AuditEntry, Outcome
 from nevertrust.clock import Clock
 from nevertrust.crypto import constant_time_equal, hash_token, new_token
-from nevertrust.identity.authentication import AuthService
 from nevertrust.identity.errors import InvalidHandoff
 from nevertrust.identity.models import HandoffRecord, SessionKind, SessionRecord
+from nevertrust.identity.sessions import SessionService
 
 if TYPE_CHECKING:
     from nevertrust.ports import UnitOfWorkFactory
@@ -25,11 +25,11 @@ __all__ = ["HandoffService"]
 
 class HandoffService:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, auth: AuthService, ttl: timedelta
+        self, *, uow: UnitOfWorkFactory, clock: Clock, sessions: SessionService, ttl: timedelta
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._auth = auth
+        self._sessions = sessions
         self._handoff_ttl = ttl
 
     def issue(self, session: SessionRecord, *, app_name: str, target: str, state: str) -> str:
@@ -67,7 +67,7 @@ class HandoffService:
             ):
                 raise InvalidHandoff("sign-in link does not belong to this browser or app")
             parent = uow.sessions.get(handoff.session_hash)
-            if parent is None or not self._auth.alive(parent, now):
+            if parent is None or not self._sessions.alive(parent, now):
                 raise InvalidHandoff("the portal session has ended")
             record = SessionRecord(
                 id_hash=hash_token(token),

@@ -244,7 +244,7 @@ def test_login_with_passkey_opens_a_full_session_that_records_the_passkey(
     alice = user(svc, "alice")
     issued = svc.auth.login_with_passkey(alice, source_ip="192.0.2.7", user_agent="test")
 
-    found = svc.auth.portal_session(issued.token)
+    found = svc.sessions.portal_session(issued.token)
     assert found is not None
     assert found[0].auth_methods == ("webauthn", "hwk", "mfa")
     assert user(svc, "alice").last_login_at is not None
@@ -262,4 +262,4 @@ def test_login_with_passkey_refuses_a_disabled_user_and_records_it(svc: Services
 
     record = audit(svc)[-1]
     assert (record.action, record.reason) == (Action.LOGIN_FAILED, "user-disabled")
-    assert svc.auth.list_sessions(username="alice") == []
+    assert svc.sessions.list_sessions(username="alice") == []

@@ -45,7 +45,7 @@ async def current_admin(request: Request, svc: Services = Depends(services)) -> 
     if authorization is not None:
         return await run_in_threadpool(_key_holder, svc, request, authorization)
     token = request.cookies.get("nt_session", "")
-    found = await run_in_threadpool(svc.auth.portal_session, token) if token else None
+    found = await run_in_threadpool(svc.sessions.portal_session, token) if token else None
     if found is None:
         raise Unauthenticated("sign in at the portal first, or send an API key")
     _session, user = found

@@ -111,7 +111,7 @@ def list_sessions(
             auth_time=s.auth_time,
             last_seen_at=s.last_activity,
         )
-        for s in svc.auth.list_sessions(username=user)
+        for s in svc.sessions.list_sessions(username=user)
     ]
 
 
@@ -120,8 +120,8 @@ def revoke(
     body: RevokeIn, svc: Services = Depends(services), admin: Admin = Depends(current_admin)
 ) -> RevokeOut:
     if body.session is None:
-        return RevokeOut(revoked=svc.auth.revoke_user_sessions(body.user, actor=admin.actor))
-    found = svc.auth.revoke_session(body.user, body.session, actor=admin.actor)
+        return RevokeOut(revoked=svc.sessions.revoke_user_sessions(body.user, actor=admin.actor))
+    found = svc.sessions.revoke_session(body.user, body.session, actor=admin.actor)
     if not found:
         raise NotFound(
             f"{body.user!r} has no active session {body.session!r}", session=body.session

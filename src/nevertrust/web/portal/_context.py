@@ -50,7 +50,7 @@ class PortalContext:
 
     def signed_in(self, request: Request) -> SignedIn | None:
         token = request.cookies.get(SESSION_COOKIE, "")
-        found = self.services.auth.portal_session(token) if token else None
+        found = self.services.sessions.portal_session(token) if token else None
         return None if found is None else SignedIn(*found)
 
     async def admin_gate(self, request: Request) -> SignedIn | Response:

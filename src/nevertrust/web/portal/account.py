@@ -62,7 +62,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         return {
             "status": services.totp.status(name)[0],
             "enrolment": services.totp.pending_enrolment(name),
-            "sessions": _sessions(list(services.auth.list_sessions(username=name)), me.session),
+            "sessions": _sessions(list(services.sessions.list_sessions(username=name)), me.session),
             # From the database, not the URL: a group of theirs requires a second factor.
             "must_enrol": services.auth.must_enrol_mfa(me.user),
             **passkeys_context(ctx, me),
@@ -181,7 +181,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         me, form = checked
         prefix = form.get("session", "")[:_PREFIX]
         revoked = await run_in_threadpool(
-            lambda: services.auth.revoke_session(
+            lambda: services.sessions.revoke_session(
                 me.user.name,
                 prefix,
                 actor=f"user:{me.user.name}",

@@ -94,7 +94,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         if previous is not None:
             # A browser signs in as one person at a time; end the earlier session.
             await run_in_threadpool(
-                lambda: ctx.services.auth.logout(
+                lambda: ctx.services.sessions.logout(
                     previous.session, actor=f"user:{previous.user.name}"
                 )
             )
@@ -163,13 +163,13 @@ def routes(ctx: PortalContext) -> list[Route]:
             actor = f"user:{signed_in.user.name}"
             if form.get("everywhere"):
                 await run_in_threadpool(
-                    lambda: ctx.services.auth.revoke_user_sessions(
+                    lambda: ctx.services.sessions.revoke_user_sessions(
                         signed_in.user.name, actor=actor, source_ip=ctx.client_ip(request)
                     )
                 )
             else:
                 await run_in_threadpool(
-                    lambda: ctx.services.auth.logout(
+                    lambda: ctx.services.sessions.logout(
                         signed_in.session, actor=actor, source_ip=ctx.client_ip(request)
                     )
                 )

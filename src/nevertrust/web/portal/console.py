@@ -87,7 +87,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                 flash = f"User {name} {action}d."
             elif action == "revoke-sessions":
                 count = await run_in_threadpool(
-                    lambda: services.auth.revoke_user_sessions(
+                    lambda: services.sessions.revoke_user_sessions(
                         name, actor=actor, source_ip=ctx.client_ip(request)
                     )
                 )

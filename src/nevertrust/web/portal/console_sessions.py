@@ -31,7 +31,9 @@ def routes(ctx: PortalContext) -> list[Route]:
             return me
         user = request.query_params.get("user", "")[:64] or None
         try:
-            sessions = await run_in_threadpool(lambda: services.auth.list_sessions(username=user))
+            sessions = await run_in_threadpool(
+                lambda: services.sessions.list_sessions(username=user)
+            )
         except NeverTrustError as exc:
             links = [("All sessions", "/console/sessions")]
             return ctx.render(
@@ -79,7 +81,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         actor = f"user:{me.user.name}"
         try:
             ended = await run_in_threadpool(
-                lambda: services.auth.revoke_session(
+                lambda: services.sessions.revoke_session(
                     user, session, actor=actor, source_ip=ctx.client_ip(request)
                 )
             )

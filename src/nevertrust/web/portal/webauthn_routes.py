@@ -230,7 +230,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             )
             if previous is not None:
                 # A browser signs in as one person at a time; end the earlier session.
-                services.auth.logout(previous.session, actor=f"user:{previous.user.name}")
+                services.sessions.logout(previous.session, actor=f"user:{previous.user.name}")
             return issued
 
         return finished(body, await run_in_threadpool(verify_and_sign_in))
