@@ -106,6 +106,7 @@ def build_services(
         clock=clock,
         passwords=passwords,
         min_password_length=identity.min_password_length,
+        min_password_score=identity.min_password_score,
         setup_link_ttl=timedelta(hours=identity.setup_link_ttl_hours),
     )
     regulator = build_regulator(settings, uow=uow, clock=clock, master_key=master_key)

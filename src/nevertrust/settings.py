@@ -57,6 +57,12 @@ class IdentitySettings(BaseModel):
         default=24, ge=1, description="Lifetime of a password setup link."
     )
     min_password_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
+    min_password_score: int = Field(
+        default=3,
+        ge=0,
+        le=4,
+        description="Lowest zxcvbn guessability score accepted (0 turns the check off).",
+    )
     webauthn_rp_id: str = Field(
         default="",
         description="WebAuthn relying party id: the portal host or a parent domain of it; "

@@ -15,7 +15,7 @@ from nevertrust.domain.names import validate_name
 from nevertrust.errors import InvalidInput
 from nevertrust.identity.errors import UnknownGroup, UnknownUser, WeakPassword
 from nevertrust.identity.models import GroupRecord, UserKind, UserRecord
-from nevertrust.identity.password_strength import weakness
+from nevertrust.identity.password_strength import MIN_SCORE, weakness
 from nevertrust.identity.passwords import Passwords
 
 if TYPE_CHECKING:
@@ -29,7 +29,9 @@ ADMIN_GROUP = "admins"
 _MAX_PASSWORD = 1024
 
 
-def check_password_policy(password: str, *, username: str, min_length: int) -> None:
+def check_password_policy(
+    password: str, *, username: str, min_length: int, min_score: int = MIN_SCORE
+) -> None:
     """Reject passwords that are too short, absurdly long, or the user's own name."""
     if len(password) < min_length:
         raise WeakPassword(
@@ -40,7 +42,7 @@ def check_password_policy(password: str, *, username: str, min_length: int) -> N
         raise WeakPassword(f"password longer than {_MAX_PASSWORD} characters", field="password")
     if password.strip().lower() == username.lower():
         raise WeakPassword("password must not be the user name", field="password")
-    reason = weakness(password, related=[username])
+    reason = weakness(password, related=[username], min_score=min_score)
     if reason is not None:
         raise WeakPassword(f"password too easy to guess: {reason}", field="password")
 
@@ -80,13 +82,23 @@ class DirectoryService:
         clock: Clock,
         passwords: Passwords,
         min_password_length: int,
+        min_password_score: int = MIN_SCORE,
         setup_link_ttl: timedelta,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._passwords = passwords
         self._min_password_length = min_password_length
+        self._min_password_score = min_password_score
         self._setup_link_ttl = setup_link_ttl
+
+    def _check_password(self, password: str, username: str) -> None:
+        check_password_policy(
+            password,
+            username=username,
+            min_length=self._min_password_length,
+            min_score=self._min_password_score,
+        )
 
     def _audit(
         self, uow: UnitOfWork, action: Action, *, actor: str, target: str, **details: object
@@ -108,7 +120,7 @@ class DirectoryService:
     ) -> UserRecord:
         validate_name("user", name)
         if password is not None:
-            check_password_policy(password, username=name, min_length=self._min_password_length)
+            self._check_password(password, name)
         # Hash before the transaction: argon2 takes tens of milliseconds.
         password_hash = self._passwords.hash(password) if password is not None else None
         now = self._clock.now()
@@ -159,7 +171,7 @@ class DirectoryService:
             return _require_user(uow, name)
 
     def set_password(self, name: str, password: str, *, actor: str) -> None:
-        check_password_policy(password, username=name, min_length=self._min_password_length)
+        self._check_password(password, name)
         password_hash = self._passwords.hash(password)
         now = self._clock.now()
         with self._uow.write() as uow:
@@ -192,7 +204,7 @@ class DirectoryService:
         user = self.setup_link_user(token)
         if user is None or user.kind is not UserKind.PERSON:
             return None
-        check_password_policy(password, username=user.name, min_length=self._min_password_length)
+        self._check_password(password, user.name)
         password_hash = self._passwords.hash(password)
         now = self._clock.now()
         with self._uow.write() as uow:

@@ -18,10 +18,17 @@ MIN_SCORE = 3
 _CHECKED_PREFIX = 72  # zxcvbn refuses longer input (and is super-linear in length)
 
 
-def weakness(password: str, *, related: Sequence[str] = ()) -> str | None:
-    """Why ``password`` is too guessable (a sentence for the user), or None if it is fine."""
+def weakness(
+    password: str, *, related: Sequence[str] = (), min_score: int = MIN_SCORE
+) -> str | None:
+    """Why ``password`` is too guessable (a sentence for the user), or None if it is fine.
+
+    ``min_score`` 0 turns the check off (zxcvbn's scores run from 0 to 4).
+    """
+    if min_score <= 0:
+        return None
     result = zxcvbn(password[:_CHECKED_PREFIX], user_inputs=[r for r in related if r])
-    if int(result["score"]) >= MIN_SCORE:
+    if int(result["score"]) >= min_score:
         return None
     feedback = result.get("feedback") or {}
     warning = str(feedback.get("warning") or "").strip()

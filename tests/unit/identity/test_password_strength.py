@@ -34,3 +34,10 @@ def test_strong_passwords_pass(password: str) -> None:
 def test_very_long_passwords_are_checked_on_a_prefix_and_stay_fast() -> None:
     # zxcvbn is super-linear; a 1000-character password must not stall a request.
     assert weakness("Zq8!" + "x7Lm#p2R" * 120) is None
+
+
+def test_the_score_threshold_is_configurable_and_zero_turns_it_off() -> None:
+    assert weakness("ChangeMe123456", min_score=3) is not None  # scores 2
+    assert weakness("ChangeMe123456", min_score=2) is None
+    assert weakness("aaaaaaaaaaaa", min_score=0) is None
+    check_password_policy("aaaaaaaaaaaa", username="alice", min_length=12, min_score=0)
