@@ -218,3 +218,23 @@ def test_a_bad_file_names_the_place_and_leaves_the_database_unchanged(
     assert error.code == "invalid-config-file"
     # Groups declared earlier in the same file were not half-written.
     assert db_state(svc) == before
+
+
+def test_groups_can_require_a_second_factor_from_the_file(svc: Services) -> None:
+    doc = "groups:\n  - name: finance\n    members: [alice]\n    require_mfa: true\n"
+    result = apply(svc, doc)
+    assert "group finance: second factor required" in result.changes
+    assert svc.auth.must_enrol_mfa(svc.directory.get_user("alice"))
+    assert apply(svc, doc).changes == ()  # unchanged the second time
+
+    # Leaving the key out keeps what is set; false turns it off.
+    assert apply(svc, "groups:\n  - name: finance\n").changes == ()
+    off = apply(svc, "groups:\n  - name: finance\n    require_mfa: false\n")
+    assert off.changes == ("group finance: second factor no longer required",)
+    assert not svc.auth.must_enrol_mfa(svc.directory.get_user("alice"))
+
+
+def test_a_non_boolean_require_mfa_is_refused_at_its_line(svc: Services) -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        apply(svc, "groups:\n  - name: finance\n    require_mfa: sometimes\n")
+    assert caught.value.line == 3

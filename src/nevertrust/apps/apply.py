@@ -94,6 +94,17 @@ class ApplyService:
                 changes.append(f"group {group_spec.name}: created")
                 group = uow.groups.get_by_name(group_spec.name)
                 assert group is not None  # noqa: S101 - inserted above
+            wants_mfa = group_spec.require_mfa
+            if wants_mfa is not None and wants_mfa != group.mfa_required:
+                uow.groups.set_mfa_required(group.id, wants_mfa)
+                changes.append(
+                    f"group {group_spec.name}: "
+                    + (
+                        "second factor required"
+                        if wants_mfa
+                        else "second factor no longer required"
+                    )
+                )
             if group_spec.members is None:
                 continue
             wanted = set(group_spec.members)

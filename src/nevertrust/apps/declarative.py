@@ -45,6 +45,8 @@ class GroupSpec(_Strict):
     name: str
     description: str = Field(default="", max_length=500)
     members: tuple[str, ...] | None = None
+    # Members must enrol a second factor before any app gets their sign-in; absent: unchanged.
+    require_mfa: bool | None = None
 
     @field_validator("name")
     @classmethod
