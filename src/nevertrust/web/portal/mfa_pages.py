@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from nevertrust.identity import InvalidCredentials, IssuedSession, UserRecord
+from nevertrust.identity import InvalidCredentials, IssuedSession, SessionRecord, UserRecord
 from nevertrust.web.csrf import CsrfFailed
-from nevertrust.web.portal._context import PENDING_COOKIE, PortalContext, SignedIn
+from nevertrust.web.portal._context import PortalContext, SignedIn
 from nevertrust.web.portal._flow import FlowParams, StepUpAsk, continue_url
 
 __all__ = ["routes"]
@@ -108,38 +108,50 @@ def routes(ctx: PortalContext) -> list[Route]:
             return RedirectResponse(f"/login?{FlowParams.of(request.query_params).query()}", 303)
         return form(request, pending, mode="login", flow=FlowParams.of(request.query_params))
 
-    async def login_mfa_submit(request: Request) -> Response:
-        form_data = await request.form()
-        flow = FlowParams.of(form_data)
-        if not await csrf_ok(request):
-            return expired(request, "The form expired. Sign in again.")
-        pending = await run_in_threadpool(ctx.pending, request)
-        if pending is None:
-            return expired(request, "The sign-in took too long or was already used.")
+    async def submit_code(
+        request: Request,
+        who: SignedIn,
+        *,
+        mode: str,
+        flow: FlowParams,
+        finish: Callable[[SessionRecord, str, str, str], IssuedSession],
+    ) -> Response:
+        """Check the posted code; on success, ``finish`` issues the new session."""
         user_agent = request.headers.get("user-agent", "")[:300]
+        source_ip = ctx.client_ip(request)
         issued = await verified(
-            request,
-            pending,
-            lambda method: services.auth.complete_second_factor(
-                pending.session,
-                method=method,
-                source_ip=ctx.client_ip(request),
-                user_agent=user_agent,
-            ),
+            request, who, lambda method: finish(who.session, method, source_ip, user_agent)
         )
         if issued is None:
             return form(
                 request,
-                pending,
-                mode="login",
+                who,
+                mode=mode,
                 flow=flow,
                 error="That code is not valid. Enter the current code from your app.",
                 status=401,
             )
         response = RedirectResponse(continue_url(flow), status_code=303)
-        ctx.issue_session_cookie(response, issued)
+        ctx.issue_session_cookie(response, issued)  # also ends any pending sign-in
         ctx.harden(response)
         return response
+
+    async def login_mfa_submit(request: Request) -> Response:
+        flow = FlowParams.of(await request.form())
+        if not await csrf_ok(request):
+            return expired(request, "The form expired. Sign in again.")
+        pending = await run_in_threadpool(ctx.pending, request)
+        if pending is None:
+            return expired(request, "The sign-in took too long or was already used.")
+        return await submit_code(
+            request,
+            pending,
+            mode="login",
+            flow=flow,
+            finish=lambda session, method, ip, agent: services.auth.complete_second_factor(
+                session, method=method, source_ip=ip, user_agent=agent
+            ),
+        )
 
     # Step-up for a signed-in user
 
@@ -154,38 +166,21 @@ def routes(ctx: PortalContext) -> list[Route]:
         return form(request, signed_in, mode="stepup", flow=flow, ask=ask)
 
     async def stepup_submit(request: Request) -> Response:
-        form_data = await request.form()
-        flow = FlowParams.of(form_data)
+        flow = FlowParams.of(await request.form())
         if not await csrf_ok(request):
             return expired(request, "The form expired. Try again.")
         signed_in = await run_in_threadpool(ctx.signed_in, request)
         if signed_in is None:
             return RedirectResponse(f"/login?{flow.query()}", 303)
-        user_agent = request.headers.get("user-agent", "")[:300]
-        issued = await verified(
+        return await submit_code(
             request,
             signed_in,
-            lambda method: services.auth.step_up(
-                signed_in.session,
-                method=method,
-                source_ip=ctx.client_ip(request),
-                user_agent=user_agent,
+            mode="stepup",
+            flow=flow,
+            finish=lambda session, method, ip, agent: services.auth.step_up(
+                session, method=method, source_ip=ip, user_agent=agent
             ),
         )
-        if issued is None:
-            return form(
-                request,
-                signed_in,
-                mode="stepup",
-                flow=flow,
-                error="That code is not valid. Enter the current code from your app.",
-                status=401,
-            )
-        response = RedirectResponse(continue_url(flow), status_code=303)
-        ctx.issue_session_cookie(response, issued)
-        ctx.set_cookie(response, PENDING_COOKIE, "", max_age=0)
-        ctx.harden(response)
-        return response
 
     return [
         Route("/login/mfa", login_mfa_page, methods=["GET"]),
