@@ -10,12 +10,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from nevertrust.app import Services
 from nevertrust.audit import Action, AuditEntry, Outcome, SealedRecord
 from nevertrust.bus import ChangeEvent
 from nevertrust.store.tables import metadata
+from nevertrust.web.api import build_api
+from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
+from nevertrust.web.portal import PortalContext, build_portal
 
 PASSWORD = "correct horse battery"  # a password that passes the policy
 
@@ -146,3 +150,18 @@ def finish(proc: subprocess.Popen[str], *, timeout: float = 60) -> str:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, f"peer process failed ({proc.returncode}):\n{err}"
     return out
+
+
+def client_for(svc: Services, username: str | None) -> httpx.AsyncClient:
+    """A browser-like client, signed in as ``username``, holding a CSRF cookie."""
+    portal = build_portal(PortalContext(svc), api=build_api(svc))
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=portal), base_url="http://auth.localhost"
+    )
+    csrf_cookie = CsrfTokens.new_cookie()
+    client.cookies.set(CSRF_COOKIE, csrf_cookie)
+    client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(csrf_cookie)
+    if username is not None:
+        issued = svc.auth.login(username, PASSWORD, source_ip="127.0.0.1", user_agent="test")
+        client.cookies.set("nt_session", issued.token)
+    return client

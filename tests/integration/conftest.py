@@ -6,13 +6,16 @@ mark (``-m "not postgres"`` then deselects it like every other PostgreSQL test).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import httpx
 import pytest
 
 from nevertrust.app import Services, build_services
 from nevertrust.clock import FixedClock
 from nevertrust.identity import Passwords
+
+from ._support import PASSWORD, client_for
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,3 +63,21 @@ def open_peer_pg(
     )
     yield peer
     peer.close()
+
+
+@pytest.fixture
+def admin_and_alice(any_services: Services) -> Services:
+    """Both backends with ``root`` (in ``admins``) and ``alice`` (no groups), password set."""
+    d = any_services.directory
+    d.add_group("admins", actor="cli:root")
+    d.add_user("root", actor="cli:root", password=PASSWORD)
+    d.set_membership("admins", "root", True, actor="cli:root")
+    d.add_user("alice", actor="cli:root", password=PASSWORD)
+    return any_services
+
+
+@pytest.fixture
+async def admin_browser(admin_and_alice: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The portal app in-process, as ``root``'s browser (session and CSRF cookies)."""
+    async with client_for(admin_and_alice, "root") as client:
+        yield client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -12,24 +11,17 @@ from nevertrust.app import Services
 from nevertrust.audit import Action
 from nevertrust.crypto import hash_token
 
-from ._support import PASSWORD, audit_records
-from .test_mfa_api import client_for
+from ._support import PASSWORD, audit_records, client_for
 
 
 @pytest.fixture
-def svc(any_services: Services) -> Services:
-    d = any_services.directory
-    d.add_group("admins", actor="cli:root")
-    d.add_user("root", actor="cli:root", password=PASSWORD)
-    d.set_membership("admins", "root", True, actor="cli:root")
-    d.add_user("alice", actor="cli:root", password=PASSWORD)
-    return any_services
+def svc(admin_and_alice: Services) -> Services:
+    return admin_and_alice
 
 
 @pytest.fixture
-async def admin(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(svc, "root") as client:
-        yield client
+def admin(admin_browser: httpx.AsyncClient) -> httpx.AsyncClient:
+    return admin_browser
 
 
 async def test_admins_see_every_session_and_sign_one_out(

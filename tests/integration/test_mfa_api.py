@@ -11,11 +11,8 @@ import pytest
 
 from nevertrust.app import Services
 from nevertrust.clock import FixedClock
-from nevertrust.web.api import build_api
-from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
-from nevertrust.web.portal import PortalContext, build_portal
 
-from ._support import PASSWORD
+from ._support import PASSWORD, client_for
 
 BASE = "http://auth.localhost"
 
@@ -39,19 +36,6 @@ def svc(any_services: Services) -> Services:
     d.set_membership("admins", "root", True, actor="cli:root")
     d.add_user("alice", actor="cli:root", password=PASSWORD)
     return any_services
-
-
-def client_for(svc: Services, username: str | None) -> httpx.AsyncClient:
-    """A browser-like client, signed in as ``username``, holding a CSRF cookie."""
-    portal = build_portal(PortalContext(svc), api=build_api(svc))
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=portal), base_url=BASE)
-    csrf_cookie = CsrfTokens.new_cookie()
-    client.cookies.set(CSRF_COOKIE, csrf_cookie)
-    client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(csrf_cookie)
-    if username is not None:
-        issued = svc.auth.login(username, PASSWORD, source_ip="127.0.0.1", user_agent="test")
-        client.cookies.set("nt_session", issued.token)
-    return client
 
 
 @pytest.fixture
