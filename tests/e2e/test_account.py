@@ -12,14 +12,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 
 import httpx
 import pytest
 
 from nevertrust.crypto import hash_token
-from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.browser import Browser, hidden_fields
+from tests.e2e.chromium import chromium_context
 from tests.e2e.conftest import Platform
 
 pytestmark = [
@@ -28,7 +27,6 @@ pytestmark = [
 ]
 
 PASSWORD = "correct horse battery staple"
-CHROMIUM = Path("/usr/bin/chromium")
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
 _CODES = re.compile(r"<li><code>([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})</code></li>")
 
@@ -179,27 +177,10 @@ def test_sessions_are_listed_and_signed_out_one_at_a_time(platform: Platform) ->
 
 @pytest.fixture
 def chromium_page(platform: Platform) -> Iterator[object]:
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM}"
-        if REQUIRE_SERVICES:
-            pytest.fail(message + " and NEVERTRUST_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            tab = context.new_page()
-            tab.set_default_timeout(15_000)
-            yield tab
-            context.close()
-        finally:
-            browser.close()
+    with chromium_context() as context:
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        yield tab
 
 
 @pytest.mark.browser

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.chromium import chromium_context
 from tests.e2e.conftest import Platform
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/nt-console.png")
 ADMIN_PASSWORD = "a long admin pass phrase"
 
@@ -20,34 +19,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def page(platform: Platform) -> Iterator[object]:
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message + " and NEVERTRUST_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            tab = context.new_page()
-            tab.set_default_timeout(15_000)
-            yield tab
-            context.close()
-        finally:
-            browser.close()
+    with chromium_context() as context:
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        yield tab
 
 
 def test_admin_sets_password_from_setup_link_signs_in_and_sees_app_and_console(

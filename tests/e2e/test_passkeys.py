@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.chromium import chromium_context
 from tests.e2e.conftest import Platform
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,69 +36,45 @@ class Tab:
 
 @pytest.fixture
 def tab(platform: Platform) -> Iterator[Tab]:
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message + " and NEVERTRUST_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+    with chromium_context() as context:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(msg.text)
+                if msg.type == "error" and "Failed to load resource" not in msg.text
+                else None
+            ),
         )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(msg.text)
-                    if msg.type == "error" and "Failed to load resource" not in msg.text
-                    else None
-                ),
-            )
-            page.on(
-                "response",
-                lambda r: (
-                    errors.append(f"{r.status} {r.url}")
-                    if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                    else None
-                ),
-            )
-            cdp = context.new_cdp_session(page)
-            cdp.send("WebAuthn.enable")
-            added = cdp.send(
-                "WebAuthn.addVirtualAuthenticator",
-                {
-                    "options": {
-                        "protocol": "ctap2",
-                        "transport": "internal",
-                        "hasResidentKey": True,
-                        "hasUserVerification": True,
-                        "isUserVerified": True,
-                    }
-                },
-            )
-            opened = Tab(page=page, cdp=cdp, authenticator=added["authenticatorId"], errors=errors)
-            yield opened
-            # No script error, CSP violation or failed request on any page we went through.
-            assert opened.errors == [], opened.errors
-            context.close()
-        finally:
-            browser.close()
+        page.on(
+            "response",
+            lambda r: (
+                errors.append(f"{r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        added = cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {
+                "options": {
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": True,
+                    "hasUserVerification": True,
+                    "isUserVerified": True,
+                }
+            },
+        )
+        opened = Tab(page=page, cdp=cdp, authenticator=added["authenticatorId"], errors=errors)
+        yield opened
+        # No script error, CSP violation or failed request on any page we went through.
+        assert opened.errors == [], opened.errors
 
 
 def sign_in_with_password(platform: Platform, tab: Tab, url: str) -> None:
