@@ -18,11 +18,12 @@ from urllib.parse import parse_qs, quote
 
 import anyio.to_thread
 
-from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
+from nevertrust.audit import AuditLog
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
 from nevertrust.domain import AccessRequest, Decision, Effect, Principal, StepUp
 from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
+from nevertrust.gateway.decision_log import decision_entry
 from nevertrust.gateway.http import (
     cookie_header,
     header,
@@ -286,44 +287,18 @@ class Gateway:
         request_id: str,
     ) -> bool:
         return self._audit.enqueue(
-            AuditEntry(
-                ts=self._clock.now(),
-                actor=f"user:{principal.name}",
-                action=Action.DECISION_ALLOWED if decision.allowed else Action.DECISION_DENIED,
-                outcome=Outcome.ALLOW if decision.allowed else Outcome.DENY,
-                target=f"app:{app_name}",
-                source=client_ip,
-                reason=",".join(decision.reasons),
-                details=self._details(decision, scope, request_id, principal, session),
+            decision_entry(
+                decision,
+                principal,
+                session,
+                app_name=app_name,
+                method=scope["method"],
+                path=scope["path"],
+                client_ip=client_ip,
+                request_id=request_id,
+                now=self._clock.now(),
             )
         )
-
-    @staticmethod
-    def _details(
-        decision: Decision,
-        scope: Scope,
-        request_id: str,
-        principal: Principal,
-        session: CachedSession,
-    ) -> dict[str, object]:
-        """What replay needs to re-decide this request later, and what report-only says."""
-        details: dict[str, object] = {
-            "method": scope["method"],
-            "path": scope["path"][:300],
-            "rule": decision.rule_id,
-            "detail": decision.detail[:500],
-            "request_id": request_id,
-            "groups": sorted(principal.groups),
-            "methods": sorted(session.auth_methods),
-            "auth_time": session.auth_time.isoformat(),
-        }
-        if decision.shadow is not None:
-            details["report_only"] = {
-                "effect": str(decision.shadow.effect),
-                "reasons": [str(r) for r in decision.shadow.reasons],
-                "rule": decision.shadow.rule_id,
-            }
-        return details
 
     # Redirects to and from the portal
 
