@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from nevertrust.audit.models import Action, AuditEntry, Outcome
+from nevertrust.audit.models import Action
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token
 from nevertrust.identity._webauthn_ceremony import (
@@ -28,6 +28,7 @@ from nevertrust.identity._webauthn_ceremony import (
     parse_assertion,
     verify_assertion,
 )
+from nevertrust.identity._webauthn_records import record_passkey_event, record_passkey_refusal
 from nevertrust.identity.models import (
     ChallengeRecord,
     UserKind,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["PASSWORDLESS", "PasskeySignIn", "PasswordlessPasskeys"]
 
 PASSWORDLESS = "webauthn:passwordless"
-_FACTOR = "webauthn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +116,22 @@ class PasswordlessPasskeys:
                         "a passkey alone signs you in only with that check"
                     )
                 uow.webauthn.record_use(stored.id, sign_count=count, now=now)
-                _audit(uow, user, now, source_ip, passkey=stored.id, user_verified=True)
+                record_passkey_event(
+                    uow,
+                    Action.MFA_VERIFIED,
+                    user,
+                    now,
+                    source_ip,
+                    ceremony="passwordless",
+                    passkey=stored.id,
+                    user_verified=True,
+                )
                 used = replace(stored, sign_count=count, last_used_at=now)
             except (PasskeyChallengeExpired, PasskeyAuthenticationFailed) as exc:
                 refusal = exc
-                _refused(uow, user, now, source_ip, exc)
+                # Nobody is known before the passkey is found: the record says so.
+                subject = f"user:{user.name}" if user is not None else "passkey:unknown"
+                record_passkey_refusal(uow, subject, now, source_ip, exc, ceremony="passwordless")
         # Raised after the commit, so the spent challenge and the refusal record persist.
         if refusal is not None:
             raise refusal
@@ -138,47 +149,3 @@ def _take_anonymous(uow: UnitOfWork, handle: str, now: datetime) -> ChallengeRec
             "the passkey request expired or was already used: start again"
         )
     return found
-
-
-def _audit(
-    uow: UnitOfWork, user: UserRecord, now: datetime, source_ip: str, **details: object
-) -> None:
-    subject = f"user:{user.name}"
-    uow.audit.append(
-        [
-            AuditEntry(
-                ts=now,
-                actor=subject,
-                action=Action.MFA_VERIFIED,
-                outcome=Outcome.SUCCESS,
-                target=subject,
-                source=source_ip,
-                details={"factor": _FACTOR, "ceremony": "passwordless", **details},
-            )
-        ]
-    )
-
-
-def _refused(
-    uow: UnitOfWork,
-    user: UserRecord | None,
-    now: datetime,
-    source_ip: str,
-    exc: PasskeyChallengeExpired | PasskeyAuthenticationFailed,
-) -> None:
-    # Nobody is known before the passkey is found: the record says so rather than guess.
-    subject = f"user:{user.name}" if user is not None else "passkey:unknown"
-    uow.audit.append(
-        [
-            AuditEntry(
-                ts=now,
-                actor=subject,
-                action=Action.MFA_FAILED,
-                outcome=Outcome.FAILURE,
-                target=subject,
-                source=source_ip,
-                reason=exc.code,
-                details={"factor": _FACTOR, "ceremony": "passwordless", "detail": exc.message},
-            )
-        ]
-    )

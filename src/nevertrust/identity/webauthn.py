@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from nevertrust.audit.models import Action, AuditEntry, Outcome
+from nevertrust.audit.models import Action
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token, new_token
@@ -40,6 +40,7 @@ from nevertrust.identity._webauthn_ceremony import (
     verify_attestation,
 )
 from nevertrust.identity._webauthn_passwordless import PasskeySignIn, PasswordlessPasskeys
+from nevertrust.identity._webauthn_records import record_passkey_event, record_passkey_refusal
 from nevertrust.identity.models import ChallengeRecord, UserRecord, WebAuthnCredentialRecord
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ __all__ = [
     "WebAuthnService",
 ]
 
-FACTOR = "webauthn"
 MAX_PASSKEYS = 20  # per user: every device one person owns, and a bounded list
 _REGISTER = "webauthn:register"
 _AUTHENTICATE = "webauthn:authenticate"
@@ -160,7 +160,7 @@ class WebAuthnService(PasswordlessPasskeys):
                     backed_up=new.backed_up,
                     now=now,
                 )
-                self._audit(
+                record_passkey_event(
                     uow,
                     Action.MFA_ENROLLED,
                     user,
@@ -175,7 +175,9 @@ class WebAuthnService(PasswordlessPasskeys):
                 stored = uow.webauthn.get_by_credential_id(new.credential_id)
             except (PasskeyChallengeExpired, PasskeyRegistrationFailed) as exc:
                 refusal = exc
-                self._refused(uow, user, user.id, now, source_ip, exc, ceremony="registration")
+                record_passkey_refusal(
+                    uow, f"user:{user.name}", now, source_ip, exc, ceremony="registration"
+                )
         # Raised after the commit, so the spent challenge and the refusal record persist.
         if refusal is not None:
             raise refusal
@@ -226,7 +228,7 @@ class WebAuthnService(PasswordlessPasskeys):
                     stored=stored,
                 )
                 uow.webauthn.record_use(stored.id, sign_count=count, now=now)
-                self._audit(
+                record_passkey_event(
                     uow,
                     Action.MFA_VERIFIED,
                     user,
@@ -238,7 +240,8 @@ class WebAuthnService(PasswordlessPasskeys):
                 used = replace(stored, sign_count=count, last_used_at=now)
             except (PasskeyChallengeExpired, PasskeyAuthenticationFailed) as exc:
                 refusal = exc
-                self._refused(uow, user, user_id, now, source_ip, exc, ceremony="authentication")
+                subject = f"user:{user.name}" if user is not None else f"user-id:{user_id}"
+                record_passkey_refusal(uow, subject, now, source_ip, exc, ceremony="authentication")
         if refusal is not None:
             raise refusal
         return used
@@ -257,7 +260,7 @@ class WebAuthnService(PasswordlessPasskeys):
         with self._uow.write() as uow:
             found = self._owned(uow, user, credential_pk)
             uow.webauthn.delete(user.id, credential_pk)
-            self._audit(
+            record_passkey_event(
                 uow, Action.MFA_REMOVED, user, now, source_ip, actor=actor, passkey=found.id,
                 name=found.name,
             )  # fmt: skip
@@ -272,7 +275,7 @@ class WebAuthnService(PasswordlessPasskeys):
         with self._uow.write() as uow:
             found = self._owned(uow, user, credential_pk)
             uow.webauthn.rename(user.id, credential_pk, label)
-            self._audit(
+            record_passkey_event(
                 uow, Action.MFA_RENAMED, user, now, source_ip, actor=actor, passkey=found.id,
                 old=found.name, new=label,
             )  # fmt: skip
@@ -322,57 +325,4 @@ class WebAuthnService(PasswordlessPasskeys):
                 return record
         raise UnknownPasskey(
             f"{user.name} has no passkey with id {credential_pk}", passkey=credential_pk
-        )
-
-    @staticmethod
-    def _audit(
-        uow: UnitOfWork,
-        action: Action,
-        user: UserRecord,
-        now: datetime,
-        source_ip: str,
-        *,
-        actor: str = "",
-        **details: Any,
-    ) -> None:
-        subject = f"user:{user.name}"
-        uow.audit.append(
-            [
-                AuditEntry(
-                    ts=now,
-                    actor=actor or subject,
-                    action=action,
-                    outcome=Outcome.SUCCESS,
-                    target=subject,
-                    source=source_ip,
-                    details={"factor": FACTOR, **details},
-                )
-            ]
-        )
-
-    @staticmethod
-    def _refused(
-        uow: UnitOfWork,
-        user: UserRecord | None,
-        user_id: int,
-        now: datetime,
-        source_ip: str,
-        exc: _Refusal,
-        *,
-        ceremony: str,
-    ) -> None:
-        subject = f"user:{user.name}" if user is not None else f"user-id:{user_id}"
-        uow.audit.append(
-            [
-                AuditEntry(
-                    ts=now,
-                    actor=subject,
-                    action=Action.MFA_FAILED,
-                    outcome=Outcome.FAILURE,
-                    target=subject,
-                    source=source_ip,
-                    reason=exc.code,
-                    details={"factor": FACTOR, "ceremony": ceremony, "detail": exc.message},
-                )
-            ]
         )
