@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -16,7 +17,7 @@ from starlette.templating import Jinja2Templates
 from nevertrust.app import Services
 from nevertrust.identity import ADMIN_GROUP, IssuedSession, SessionKind, SessionRecord, UserRecord
 from nevertrust.identity.device_cookies import DEVICE_COOKIE
-from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
+from nevertrust.web.csrf import CSRF_COOKIE, CsrfFailed, CsrfTokens
 
 __all__ = ["PENDING_COOKIE", "SESSION_COOKIE", "PortalContext", "SignedIn"]
 
@@ -140,6 +141,26 @@ class PortalContext:
             self.set_cookie(response, CSRF_COOKIE, cookie, max_age=None)
         self.harden(response)
         return response
+
+    async def csrf_form(
+        self,
+        request: Request,
+        *,
+        back: tuple[str, str] | None = None,
+        signed_in: SignedIn | None = None,
+    ) -> FormData | Response:
+        """The posted form once its CSRF token checks out, else the "Form expired" page."""
+        form = await request.form()
+        try:
+            self.check_csrf(request, str(form.get("csrf_token", "")) or None)
+        except CsrfFailed as exc:
+            context: dict[str, Any] = {"title": "Form expired", "message": exc.message}
+            if back is not None:
+                context["links"] = [back]
+            return self.render(
+                request, "message.html", context, status_code=403, signed_in=signed_in
+            )
+        return form
 
     def check_csrf(self, request: Request, token: str | None) -> None:
         self.csrf.check(request.cookies.get(CSRF_COOKIE), token)

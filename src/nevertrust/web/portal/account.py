@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from nevertrust.errors import NeverTrustError
 from nevertrust.identity import InvalidOtp, SessionKind, SessionRecord, TotpAlreadyEnrolled
-from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext, SignedIn
 from nevertrust.web.portal.webauthn_routes import passkeys_context
 
@@ -94,22 +93,21 @@ def routes(ctx: PortalContext) -> list[Route]:
         me = await signed_in_or_login(request)
         return me if isinstance(me, Response) else await show(request, me)
 
-    async def checked_form(request: Request) -> tuple[SignedIn, dict[str, str]] | Response:
-        """The signed-in user and the form, once the CSRF token is right."""
+    async def checked_form(
+        request: Request, *, fresh_factor: bool = False
+    ) -> tuple[SignedIn, dict[str, str]] | Response:
+        """The signed-in user and the form, once the CSRF token is right; with
+        ``fresh_factor``, also a recent second-factor sign-in (else off to /stepup)."""
         me = await signed_in_or_login(request)
         if isinstance(me, Response):
             return me
-        form = await request.form()
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message, "links": [("Back", "/account")]},
-                status_code=403,
-                signed_in=me,
-            )
+        form = await ctx.csrf_form(request, back=("Back", _BACK), signed_in=me)
+        if isinstance(form, Response):
+            return form
+        if fresh_factor:
+            again = await run_in_threadpool(ctx.fresh_factor_required, me, back=_BACK)
+            if again is not None:
+                return again
         return me, {k: str(v)[:200] for k, v in form.items() if isinstance(v, str)}
 
     def back(done: str) -> Response:
@@ -147,27 +145,19 @@ def routes(ctx: PortalContext) -> list[Route]:
         return back("totp-enrolled")
 
     async def totp_remove(request: Request) -> Response:
-        checked = await checked_form(request)
+        checked = await checked_form(request, fresh_factor=True)
         if isinstance(checked, Response):
             return checked
         me, _ = checked
-        if (
-            again := await run_in_threadpool(ctx.fresh_factor_required, me, back=_BACK)
-        ) is not None:
-            return again
         actor = f"user:{me.user.name}"
         await run_in_threadpool(lambda: services.totp.remove(me.user.name, actor=actor))
         return back("totp-removed")
 
     async def recovery_codes(request: Request) -> Response:
-        checked = await checked_form(request)
+        checked = await checked_form(request, fresh_factor=True)
         if isinstance(checked, Response):
             return checked
         me, _ = checked
-        if (
-            again := await run_in_threadpool(ctx.fresh_factor_required, me, back=_BACK)
-        ) is not None:
-            return again
         actor = f"user:{me.user.name}"
         codes = await run_in_threadpool(
             lambda: services.recovery_codes.generate(me.user.name, actor=actor)

@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from nevertrust.identity import InvalidCredentials, SessionKind
 from nevertrust.identity.device_cookies import DEVICE_COOKIE
-from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import PENDING_COOKIE, SESSION_COOKIE, PortalContext
 from nevertrust.web.portal._flow import FlowParams, StepUpAsk, continue_url
 from nevertrust.web.redirects import AppTarget, parse_app_target
@@ -56,20 +55,13 @@ def routes(ctx: PortalContext) -> list[Route]:
         return login_form(request)
 
     async def login_submit(request: Request) -> Response:
-        form = await request.form()
+        form = await ctx.csrf_form(request, back=("Sign in", "/login"))
+        if isinstance(form, Response):
+            return form
         username = str(form.get("username", ""))[:_MAX_FIELD].strip().lower()
         password = str(form.get("password", ""))[:_MAX_FIELD]
         rd = str(form.get("rd", ""))[:4000]
         state = str(form.get("state", ""))[:200]
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message, "links": [("Sign in", "/login")]},
-                status_code=403,
-            )
         if not username or not password:
             request.scope["query_string"] = urlencode({"rd": rd, "state": state}).encode()
             return login_form(
@@ -148,16 +140,9 @@ def routes(ctx: PortalContext) -> list[Route]:
         return ctx.render(request, "logout.html", {}, signed_in=signed_in)
 
     async def logout_submit(request: Request) -> Response:
-        form = await request.form()
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message, "links": [("Back", "/logout")]},
-                status_code=403,
-            )
+        form = await ctx.csrf_form(request, back=("Back", "/logout"))
+        if isinstance(form, Response):
+            return form
         signed_in = await run_in_threadpool(ctx.signed_in, request)
         if signed_in is not None:
             actor = f"user:{signed_in.user.name}"

@@ -11,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from nevertrust.errors import NeverTrustError
-from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal import console_policies
 from nevertrust.web.portal._context import PortalContext, SignedIn
 
@@ -65,17 +64,9 @@ def routes(ctx: PortalContext) -> list[Route]:
         return ctx.render(request, "console/verify.html", {"report": report}, signed_in=me)
 
     async def user_action(request: Request, me: SignedIn) -> Response:
-        form = await request.form()
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message},
-                status_code=403,
-                signed_in=me,
-            )
+        form = await ctx.csrf_form(request, signed_in=me)
+        if isinstance(form, Response):
+            return form
         name = request.path_params["name"]
         action = str(form.get("action", ""))
         actor = f"user:{me.user.name}"

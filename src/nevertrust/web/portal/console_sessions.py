@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from nevertrust.errors import NeverTrustError
-from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import PortalContext, SignedIn
 
 __all__ = ["routes"]
@@ -68,14 +67,9 @@ def routes(ctx: PortalContext) -> list[Route]:
         me = await ctx.admin_gate(request)
         if not isinstance(me, SignedIn):
             return me
-        form = await request.form()
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request, "message.html", {"title": "Form expired", "message": exc.message},
-                status_code=403, signed_in=me,
-            )  # fmt: skip
+        form = await ctx.csrf_form(request, signed_in=me)
+        if isinstance(form, Response):
+            return form
         user = str(form.get("user", ""))[:64]
         session = str(form.get("session", ""))[:64]
         actor = f"user:{me.user.name}"

@@ -10,7 +10,6 @@ from starlette.routing import Route
 from nevertrust.domain import AccessRequest, Principal
 from nevertrust.identity import WeakPassword
 from nevertrust.pdp import compile_snapshot, decide
-from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import PortalContext
 
 __all__ = ["routes"]
@@ -55,19 +54,12 @@ def routes(ctx: PortalContext) -> list[Route]:
         return ctx.render(request, "setup.html", {"user": user.name, "token": token, "error": ""})
 
     async def setup_submit(request: Request) -> Response:
-        form = await request.form()
+        form = await ctx.csrf_form(request)
+        if isinstance(form, Response):
+            return form
         token = str(form.get("token", ""))[:100]
         password = str(form.get("password", ""))[:2048]
         confirm = str(form.get("confirm", ""))[:2048]
-        try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message},
-                status_code=403,
-            )
         user = await run_in_threadpool(services.directory.setup_link_user, token) if token else None
         if user is None:
             return ctx.render(

@@ -241,18 +241,11 @@ def routes(ctx: PortalContext) -> list[Route]:
         me = await run_in_threadpool(ctx.signed_in, request)
         if me is None:
             return RedirectResponse("/login", status_code=303)
-        form = await request.form()
+        form = await ctx.csrf_form(request, back=("Back", "/account"), signed_in=me)
+        if isinstance(form, Response):
+            return form
         try:
-            ctx.check_csrf(request, str(form.get("csrf_token", "")) or None)
             passkey = int(str(form.get("passkey", "")))
-        except CsrfFailed as exc:
-            return ctx.render(
-                request,
-                "message.html",
-                {"title": "Form expired", "message": exc.message, "links": [("Back", "/account")]},
-                status_code=403,
-                signed_in=me,
-            )
         except ValueError:
             passkey = 0
         actor = f"user:{me.user.name}"
