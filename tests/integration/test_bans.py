@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,15 +24,11 @@ from nevertrust.clock import SystemClock
 from nevertrust.identity import InvalidCredentials, Passwords
 from nevertrust.regulation_storage import key_prefix_for
 from nevertrust.settings import Settings
-from nevertrust.web.api import build_api
-from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
-from nevertrust.web.portal import PortalContext, build_portal
 
-from ._support import PASSWORD, audit_records
+from ._support import PASSWORD, audit_records, client_for
 
 _BIN = Path(sys.executable).parent / "nevertrust"
 IP = "203.0.113.50"
-BASE = "http://auth.localhost"
 
 
 # The server's side and the CLI's side of one deployment (real clock: the CLI has no other).
@@ -168,30 +164,13 @@ def test_the_cli_refuses_a_lift_that_names_no_single_subject(
 
 
 @pytest.fixture
-def svc(any_services: Services) -> Services:
-    d = any_services.directory
-    d.add_group("admins", actor="cli:root")
-    d.add_user("root", actor="cli:root", password=PASSWORD)
-    d.set_membership("admins", "root", True, actor="cli:root")
-    d.add_user("alice", actor="cli:root", password=PASSWORD)
-    return any_services
-
-
-def client_for(svc: Services, username: str) -> httpx.AsyncClient:
-    portal = build_portal(PortalContext(svc), api=build_api(svc))
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=portal), base_url=BASE)
-    csrf_cookie = CsrfTokens.new_cookie()
-    client.cookies.set(CSRF_COOKIE, csrf_cookie)
-    client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(csrf_cookie)
-    issued = svc.auth.login(username, PASSWORD, source_ip="127.0.0.1", user_agent="test")
-    client.cookies.set("nt_session", issued.token)
-    return client
+def svc(admin_and_alice: Services) -> Services:
+    return admin_and_alice
 
 
 @pytest.fixture
-async def admin(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(svc, "root") as client:
-        yield client
+def admin(admin_browser: httpx.AsyncClient) -> httpx.AsyncClient:
+    return admin_browser
 
 
 async def test_the_api_lists_and_lifts_bans(svc: Services, admin: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from nevertrust.app import Services
 from nevertrust.clock import FixedClock
 
-from ._support import PASSWORD, client_for
+from ._support import client_for
 
 BASE = "http://auth.localhost"
 
@@ -29,19 +28,13 @@ def oathtool_at(secret: str, clock: FixedClock) -> str:
 
 
 @pytest.fixture
-def svc(any_services: Services) -> Services:
-    d = any_services.directory
-    d.add_group("admins", actor="cli:root")
-    d.add_user("root", actor="cli:root", password=PASSWORD)
-    d.set_membership("admins", "root", True, actor="cli:root")
-    d.add_user("alice", actor="cli:root", password=PASSWORD)
-    return any_services
+def svc(admin_and_alice: Services) -> Services:
+    return admin_and_alice
 
 
 @pytest.fixture
-async def admin(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(svc, "root") as client:
-        yield client
+def admin(admin_browser: httpx.AsyncClient) -> httpx.AsyncClient:
+    return admin_browser
 
 
 async def test_an_admin_provisions_an_authenticator_whose_codes_then_work(
