@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import platform
 import signal
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-__all__ = ["loadavg", "terminate_on_sigterm"]
+__all__ = ["RESULTS_DIR", "loadavg", "machine", "terminate_on_sigterm", "write_results"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 @contextlib.contextmanager
@@ -30,3 +36,22 @@ def loadavg() -> float | None:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
+
+
+def machine(load_before: float | None) -> dict[str, Any]:
+    """What a result was measured on, and how busy the machine was before and after."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_1m_before": load_before,
+        "loadavg_1m_after": loadavg(),
+    }
+
+
+def write_results(name: str, report: dict[str, Any]) -> Path:
+    """Write ``bench/results/NAME.json`` and return its path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out

@@ -21,9 +21,7 @@ import asyncio
 import contextlib
 import ctypes
 import html
-import json
 import os
-import platform
 import re
 import select
 import shutil
@@ -41,10 +39,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from _common import loadavg, terminate_on_sigterm
+from _common import loadavg, machine, terminate_on_sigterm, write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 LOOPBACK = "127.0.0.1"
 BASE_DOMAIN = "localhost"
 USER = "bench"
@@ -694,18 +691,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             for setup, m in measured.items()
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_1m_before": load_before,
-            "loadavg_1m_after": loadavg(),
-        },
+        "machine": machine(load_before),
         "wall_s": round(time.monotonic() - started, 1),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "gateway.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_results("gateway", report)
 
     print(f"\ngateway overhead ({tool}, {opts.connections} connections, {opts.duration:g}s each)")
     print(f"  {'setup':<8} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'failed':>7}  server CPU/req")

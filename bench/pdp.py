@@ -28,7 +28,6 @@ import io
 import json
 import logging
 import os
-import platform
 import pstats
 import random
 import sys
@@ -44,13 +43,12 @@ from typing import Any
 
 import yaml
 
-from _common import loadavg, terminate_on_sigterm
+from _common import loadavg, machine, terminate_on_sigterm, write_results
 from nevertrust.domain import AccessRequest, Principal
 from nevertrust.domain.models import App
 from nevertrust.pdp import compile_snapshot, decide, evaluate_ruleset, parse_policy_document
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 SIZES = (10, 100, 1000, 10000)
 QUICK_SIZES = (1000,)
 GOAL_SIZES = (1000, 10000)
@@ -1213,18 +1211,10 @@ def main(argv: list[str] | None = None) -> int:
         "versions": run.versions,
         "notes": run.notes,
         "quick": opts.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_1m_before": load_before,
-            "loadavg_1m_after": loadavg(),
-        },
+        "machine": machine(load_before),
         "wall_s": round(time.monotonic() - started, 1),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "pdp.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_results("pdp", report)
     _print_report(report, cells + variant_cells, out)
     return 0
 

@@ -31,7 +31,6 @@ import html
 import http.client
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -50,10 +49,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import create_engine, text
 
-from _common import loadavg, terminate_on_sigterm
+from _common import loadavg, machine, terminate_on_sigterm, write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 LOOPBACK = "127.0.0.1"
 BASE_DOMAIN = "localhost"
 APP = "whoami"
@@ -678,18 +676,10 @@ def main(argv: list[str] | None = None) -> int:
         "details": main_phase["details"],
         "baseline": _summary(phases[1]) if len(phases) > 1 else None,
         "quick": opts.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_1m_before": load_before,
-            "loadavg_1m_after": loadavg(),
-        },
+        "machine": machine(load_before),
         "wall_s": round(time.monotonic() - started, 1),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "revocation.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_results("revocation", report)
 
     print(f"\ntime to revoke across replicas (revoking via {opts.revoke_via})")
     print(f"  {'setup':<26} {'samples':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  next refused")
