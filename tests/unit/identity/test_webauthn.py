@@ -26,43 +26,12 @@ from nevertrust.identity import (
 )
 from nevertrust.identity.models import WebAuthnCredentialRecord
 from tests.soft_authenticator import Alg, SoftAuthenticator, b64url, from_b64url
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def svc(services: Services) -> Services:
-    services.directory.add_user("alice", actor="admin:root", password=PASSWORD)
-    services.directory.add_user("bob", actor="admin:root", password=PASSWORD)
-    return services
-
-
-def user(svc: Services, name: str) -> UserRecord:
-    found = svc.directory.get_user(name)
-    assert found is not None
-    return found
+from tests.unit.identity._passkeys import audit, register, user
 
 
 @pytest.fixture
 def alice(svc: Services) -> UserRecord:
     return user(svc, "alice")
-
-
-@pytest.fixture
-def key(svc: Services) -> SoftAuthenticator:
-    return SoftAuthenticator(origin=svc.settings.portal_url)
-
-
-def register(
-    svc: Services, who: UserRecord, key: SoftAuthenticator, name: str = "laptop"
-) -> WebAuthnCredentialRecord:
-    options, handle = svc.webauthn.begin_registration(who)
-    return svc.webauthn.finish_registration(who, handle, key.create(options), name)
-
-
-def audit(svc: Services) -> list[SealedRecord]:
-    with svc.uow.read() as uow:
-        return list(uow.audit.iterate())
 
 
 def last_audit(svc: Services) -> SealedRecord:

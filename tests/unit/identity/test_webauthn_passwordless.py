@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from nevertrust.app import Services
-from nevertrust.audit import Action, Outcome, SealedRecord
+from nevertrust.audit import Action, Outcome
 from nevertrust.clock import FixedClock
 from nevertrust.identity import (
     InvalidCredentials,
@@ -26,36 +26,7 @@ from nevertrust.identity import (
 )
 from nevertrust.identity.models import WebAuthnCredentialRecord
 from tests.soft_authenticator import SoftAuthenticator, b64url
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def svc(services: Services) -> Services:
-    services.directory.add_user("alice", actor="admin:root", password=PASSWORD)
-    services.directory.add_user("bob", actor="admin:root", password=PASSWORD)
-    return services
-
-
-def user(svc: Services, name: str) -> UserRecord:
-    found = svc.directory.get_user(name)
-    assert found is not None
-    return found
-
-
-@pytest.fixture
-def key(svc: Services) -> SoftAuthenticator:
-    return SoftAuthenticator(origin=svc.settings.portal_url)
-
-
-def register(svc: Services, who: UserRecord, key: SoftAuthenticator) -> WebAuthnCredentialRecord:
-    options, handle = svc.webauthn.begin_registration(who)
-    return svc.webauthn.finish_registration(who, handle, key.create(options), "laptop")
-
-
-def audit(svc: Services) -> list[SealedRecord]:
-    with svc.uow.read() as uow:
-        return list(uow.audit.iterate())
+from tests.unit.identity._passkeys import audit, register, user
 
 
 def stored(svc: Services, who: UserRecord) -> WebAuthnCredentialRecord:
