@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
@@ -165,3 +166,14 @@ def client_for(svc: Services, username: str | None) -> httpx.AsyncClient:
         issued = svc.auth.login(username, PASSWORD, source_ip="127.0.0.1", user_agent="test")
         client.cookies.set("nt_session", issued.token)
     return client
+
+
+def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
+    """The cookies a response sets, by name (each parsed with its attributes)."""
+    found = {}
+    for header in response.headers.get_list("set-cookie"):
+        parsed: SimpleCookie = SimpleCookie()
+        parsed.load(header)
+        for name in parsed:
+            found[name] = parsed
+    return found

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,7 +24,7 @@ from nevertrust.web.portal import PortalContext, build_portal
 from nevertrust.web.portal.webauthn_routes import HANDLE_COOKIE
 from tests.soft_authenticator import SoftAuthenticator
 
-from ._support import PASSWORD, audit_records
+from ._support import PASSWORD, audit_records, set_cookies
 
 APP_URL = "http://whoami.localhost:8080/reports?q=1"
 IP = "203.0.113.9"
@@ -62,16 +61,6 @@ def csrf_from_login_page(page: httpx.Response) -> str:
     match = re.search(r'id="passkey-login"[^>]*data-csrf="([^"]+)"', page.text, re.S)
     assert match, page.text
     return match.group(1)
-
-
-def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
-    found = {}
-    for header in response.headers.get_list("set-cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        parsed.load(header)
-        for name in parsed:
-            found[name] = parsed
-    return found
 
 
 async def sign_in_with_passkey(

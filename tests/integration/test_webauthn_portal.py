@@ -7,7 +7,6 @@ exactly what ``static/webauthn.js`` relays between the page and ``navigator.cred
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +23,7 @@ from nevertrust.web.portal._context import SignedIn
 from nevertrust.web.portal.webauthn_routes import HANDLE_COOKIE, passkeys_context
 from tests.soft_authenticator import SoftAuthenticator
 
-from ._support import PASSWORD
+from ._support import PASSWORD, set_cookies
 
 APP_URL = "http://whoami.localhost:8080/reports?q=1"
 
@@ -59,16 +58,6 @@ def sign_in(svc: Services, client: httpx.AsyncClient, name: str = "alice") -> st
     cookie = "nt_pending" if issued.record.kind is SessionKind.PENDING else "nt_session"
     client.cookies.set(cookie, issued.token)
     return issued.token
-
-
-def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
-    found = {}
-    for header in response.headers.get_list("set-cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        parsed.load(header)
-        for name in parsed:
-            found[name] = parsed
-    return found
 
 
 async def add_passkey(
