@@ -245,7 +245,7 @@ class AuthService:
         with self._uow.read() as uow:
             if self._factors(uow, user.id):
                 return False
-            return any(g.mfa_required for g in uow.groups.list() if g.name in user.groups)
+            return uow.groups.any_requires_mfa(user.groups)
 
     def factor_attempt_allowed(self, user: UserRecord, source_ip: str) -> bool:
         """Second-factor guesses count against the same bans as passwords."""

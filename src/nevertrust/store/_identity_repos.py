@@ -176,6 +176,17 @@ class SqlGroupRepository:
             for r in rows
         ]
 
+    def any_requires_mfa(self, names: Sequence[str]) -> bool:
+        """Whether any of the named groups is marked ``mfa_required`` (one indexed query)."""
+        if not names:
+            return False
+        row = self._conn.execute(
+            select(groups.c.id)
+            .where(groups.c.name.in_(list(names)), groups.c.mfa_required.is_(True))
+            .limit(1)
+        ).first()
+        return row is not None
+
     def set_mfa_required(self, group_id: int, required: bool) -> None:
         self._conn.execute(
             update(groups).where(groups.c.id == group_id).values(mfa_required=required)
