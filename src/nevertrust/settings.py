@@ -8,6 +8,7 @@ the environment (ruff TID251 enforces it).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -39,6 +40,59 @@ class GatewaySettings(BaseModel):
     session_cache_size: int = Field(
         default=100_000, ge=100, description="Sessions held in the gateway's memory cache."
     )
+    upstream_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long the proxy waits to connect to an upstream."
+    )
+    upstream_pool_size: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Open connections per app upstream; a slow app cannot take the others'.",
+    )
+    upstream_ca_file: Path | None = Field(
+        default=None,
+        description="Extra CA bundle (PEM) trusted for https upstreams, besides the system's; "
+        "upstream certificates are always verified.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies in front of NeverTrust whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty: none.",
+    )
+    forward_auth_clients: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Addresses or networks allowed to call the forward-auth endpoints; their "
+        "X-Forwarded-* / X-Original-* headers describe the request to decide.",
+    )
+    forward_auth_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of a dedicated lean forward-auth listener on `bind` (0: none; the "
+        "endpoints are served on the main port as well).",
+    )
+    signing_key_rotation_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Rotate the assertion signing key when it is this old (0: only by hand).",
+    )
+    signing_key_overlap_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long a replaced signing key stays in the JWKS after a rotation.",
+    )
+
+    @field_validator("trusted_proxies", "forward_auth_clients")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from exc
+        return [str(ipaddress.ip_network(i.strip(), strict=False)) for i in value]
 
 
 class IdentitySettings(BaseModel):

@@ -17,6 +17,7 @@ class Topic(StrEnum):
     USER_SESSIONS = "user-sessions"  # key: user id, every session of the user
     CONFIG = "config"  # key: config version
     POLICY = "policy"  # key: policy version
+    SIGNING_KEY = "signing-key"  # key: kid of the new active assertion signing key
     EVERYTHING = "everything"  # a watcher lost track: drop every cache
 
 
