@@ -23,6 +23,10 @@ from nevertrust.gateway import (
     SnapshotHolder,
     UpstreamProxy,
 )
+from nevertrust.gateway.access import AccessChecker
+from nevertrust.gateway.authz_server import AuthzServer
+from nevertrust.gateway.forward_auth import ForwardAuth
+from nevertrust.gateway.live import LiveConnections
 from nevertrust.pdp import PolicyDocument
 from nevertrust.store.feed import ChangeFeedWatcher
 from nevertrust.web.api import build_api
@@ -63,27 +67,58 @@ class Runtime:
             publish=bus.publish if isinstance(bus, MemoryBus) else bus.deliver,
         )
         self.control = ControlServer(path=settings.control_socket, sync=self.watcher.sync)
-        self.proxy = UpstreamProxy(timeout=settings.gateway.upstream_timeout_seconds)
+        gateway_settings = settings.gateway
+        self.proxy = UpstreamProxy(
+            timeout=gateway_settings.upstream_timeout_seconds,
+            connect_timeout=gateway_settings.upstream_connect_timeout_seconds,
+            pool_size=gateway_settings.upstream_pool_size,
+            ca_file=gateway_settings.upstream_ca_file,
+        )
         self.activity = ActivityLog()
         self._signer: AssertionSigner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.gateway = Gateway(
-            config=GatewayConfig(
-                base_domain=settings.base_domain,
-                portal_url=settings.portal_url,
-                scheme=settings.public_scheme,
-                secure_cookies=settings.public_scheme == "https",
-                app_url=settings.app_url,
-            ),
+        config = GatewayConfig(
+            base_domain=settings.base_domain,
+            portal_url=settings.portal_url,
+            scheme=settings.public_scheme,
+            secure_cookies=settings.public_scheme == "https",
+            app_url=settings.app_url,
+        )
+        self.access = AccessChecker(
             snapshots=self.snapshots,
             sessions=self.sessions,
             session_store=services.sessions,
-            handoff=services.handoff,
             audit=services.audit,
             signer=self._lazy_signer(),
-            proxy=self.proxy,
             clock=services.clock,
             activity=self.activity,
+            app_url=settings.app_url,
+        )
+        # Open websockets and tunnels are re-decided on every change, after the caches
+        # above have dropped what the change touched.
+        self.live = LiveConnections(self.access)
+        services.bus.subscribe(self.live.on_event)
+        self.gateway = Gateway(
+            config=config,
+            access=self.access,
+            handoff=services.handoff,
+            proxy=self.proxy,
+            clock=services.clock,
+            live=self.live,
+        )
+        self.forward_auth = ForwardAuth(
+            gateway=self.gateway,
+            access=self.access,
+            config=config,
+            clock=services.clock,
+            clients=gateway_settings.forward_auth_clients,
+        )
+        self.authz_server = (
+            AuthzServer(
+                self.forward_auth, host=settings.bind, port=gateway_settings.forward_auth_port
+            )
+            if gateway_settings.forward_auth_port
+            else None
         )
         portal = build_portal(PortalContext(services), api=build_api(services))
         self.asgi = HostRouter(
@@ -91,6 +126,7 @@ class Runtime:
             portal_url=settings.portal_url,
             portal=portal,
             gateway=self.gateway,
+            forward_auth=self.forward_auth,
             on_startup=self.start,
             on_shutdown=self.stop,
         )
@@ -118,6 +154,9 @@ class Runtime:
             # Redis: other replicas' (and the CLI's) changes, as soon as they commit.
             self._tasks.append(asyncio.create_task(bus.run(), name="redis-bus"))
         self._tasks.append(asyncio.create_task(self._flush_activity(), name="session-activity"))
+        self._tasks.append(asyncio.create_task(self.live.run(), name="live-connections"))
+        if self.authz_server is not None:
+            await self.authz_server.start()
 
     async def _flush_activity(self, every: float = 5.0, purge_every: int = 720) -> None:
         """Write session activity in batches, for idle timeouts (never per request); about
@@ -149,6 +188,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.control.stop()
+        if self.authz_server is not None:
+            await self.authz_server.stop()
         await self.proxy.aclose()
         self.services.audit.stop()
 
@@ -161,7 +202,12 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
+def _config(
+    app: object, *, host: str, port: int, trusted_proxies: list[str] | None = None
+) -> uvicorn.Config:
+    # X-Forwarded-For/-Proto are believed only from the configured proxies (uvicorn takes
+    # the rightmost address that is not one of them); X-Forwarded-Host never is: the Host
+    # header alone picks the app.
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -169,7 +215,8 @@ def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
         lifespan="on",
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
@@ -192,7 +239,14 @@ async def serve(services: Services, *, demo_port: int | None = None) -> None:
     """Serve the platform (and, for ``nevertrust up``, the whoami demo upstream)."""
     settings = services.settings
     runtime = Runtime(services)
-    main = uvicorn.Server(_config(runtime.asgi, host=settings.bind, port=settings.port))
+    main = uvicorn.Server(
+        _config(
+            runtime.asgi,
+            host=settings.bind,
+            port=settings.port,
+            trusted_proxies=settings.gateway.trusted_proxies,
+        )
+    )
     if demo_port is None:
         await main.serve()
         return

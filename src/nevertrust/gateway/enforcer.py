@@ -1,8 +1,9 @@
 """The gateway: an identity-aware reverse proxy for ``<app>.<base domain>`` hosts.
 
 Hot path per request: cookie -> session cache -> snapshot principal -> PDP decision ->
-queue audit record -> proxy with a signed assertion. The database is touched only when
-a session id is seen for the first time by this process (and after it was invalidated).
+queue audit record -> proxy with a signed assertion (``gateway/access.py`` does the middle,
+shared with forward-auth, websockets and tunnels). The database is touched only when a
+session id is seen for the first time by this process (and after it was invalidated).
 
 Before sign-in, every host under the base domain behaves the same (redirect to the
 portal), whether an app exists there or not, so probing reveals nothing.
@@ -10,20 +11,22 @@ portal), whether an app exists there or not, so probing reveals nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 
-from nevertrust.audit import AuditLog
 from nevertrust.clock import Clock
-from nevertrust.crypto import hash_token, new_token
-from nevertrust.domain import AccessRequest, Decision, Effect, Principal, StepUp
-from nevertrust.gateway.assertion import ASSERTION_HEADER, AssertionSigner
-from nevertrust.gateway.decision_log import decision_entry
+from nevertrust.crypto import new_token
+from nevertrust.domain import StepUp
+from nevertrust.gateway.access import AccessChecker, Check, Outcome
+from nevertrust.gateway.answers import denial_page, portal_location, problem_page
+from nevertrust.gateway.assertion import ASSERTION_HEADER
 from nevertrust.gateway.http import (
     cookie_header,
     header,
@@ -31,26 +34,31 @@ from nevertrust.gateway.http import (
     send_html,
     send_redirect,
 )
+from nevertrust.gateway.live import LiveConnections
 from nevertrust.gateway.pages import render_page
+from nevertrust.gateway.paths import BadPath, normalise_path
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
-from nevertrust.gateway.state import ActivityLog, CachedSession, SessionCache, SnapshotHolder
-from nevertrust.identity import HandoffService, InvalidHandoff, SessionRecord, SessionService
-from nevertrust.pdp import decide
+from nevertrust.gateway.websocket import proxy_websocket
+from nevertrust.identity import HandoffService, InvalidHandoff
 from nevertrust.types import Receive, Scope, Send
 
-__all__ = ["APP_SESSION_COOKIE", "STATE_COOKIE", "Gateway", "GatewayConfig"]
+__all__ = ["APP_SESSION_COOKIE", "STATE_COOKIE", "Gateway", "GatewayConfig", "TunnelHandler"]
 
 _log = logging.getLogger("nevertrust.gateway")
 
 APP_SESSION_COOKIE = "nt_app_session"
 STATE_COOKIE = "_nt_state"
-_OUR_COOKIES = frozenset({APP_SESSION_COOKIE, STATE_COOKIE})
+OUR_COOKIES = frozenset({APP_SESSION_COOKIE, STATE_COOKIE})
 _CONTROL_PREFIX = "/.nevertrust/"
-_DENY_TITLES = {
-    Effect.DENY: "You don't have access to this application",
-    Effect.STEP_UP: "This application needs a stronger sign-in",
-    Effect.REQUIRE_DEVICE: "This application needs a compliant device",
-}
+TUNNEL_PATH = "/.nevertrust/tunnel"
+
+# (scope, receive, send, allowed check, upstream, watch) -> serves one tunnel websocket; the
+# watch yields an event that is set when access ends, and must be entered for the
+# connection's lifetime.
+TunnelHandler = Callable[
+    [Scope, Receive, Send, Check, str, AbstractAsyncContextManager[asyncio.Event]],
+    Awaitable[None],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,34 +79,35 @@ def _safe_target(target: str) -> str:
     return target
 
 
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
 class Gateway:
     def __init__(
         self,
         *,
         config: GatewayConfig,
-        snapshots: SnapshotHolder,
-        sessions: SessionCache,
-        session_store: SessionService,
+        access: AccessChecker,
         handoff: HandoffService,
-        audit: AuditLog,
-        signer: AssertionSigner,
         proxy: UpstreamProxy,
         clock: Clock,
-        activity: ActivityLog | None = None,
+        live: LiveConnections,
+        tunnel: TunnelHandler | None = None,
     ) -> None:
         self._config = config
-        self._snapshots = snapshots
-        self._sessions = sessions
-        self._session_store = session_store
+        self._access = access
         self._handoff = handoff
-        self._audit = audit
-        self._signer = signer
         self._proxy = proxy
         self._clock = clock
+        self._live = live
+        self._tunnel = tunnel
         self._suffix = "." + config.base_domain
-        self._activity = activity or ActivityLog()
-        self._idle_timeout = session_store.idle_timeout
-        self._assertions: dict[tuple[str, int], tuple[str, float]] = {}
+
+    @property
+    def access(self) -> AccessChecker:
+        return self._access
 
     def app_name_for(self, host: str) -> str | None:
         if not host.endswith(self._suffix):
@@ -108,101 +117,60 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, app_name: str) -> None:
         request_id = os.urandom(8).hex()
-        path: str = scope["path"]
+        try:
+            path = normalise_path(scope.get("raw_path") or scope["path"].encode())
+        except BadPath as exc:
+            page = problem_page(400, "This address is not valid", str(exc), request_id=request_id)
+            await send_html(send, page.status, page.html)
+            return
         if path.startswith(_CONTROL_PREFIX):
             await self._control(scope, send, app_name, path, request_id)
             return
         cookies = parse_cookies(header(scope, b"cookie"))
-        token = cookies.get(APP_SESSION_COOKIE, "")
-        session = await self._session(token)
-        now = self._clock.now()
-        if session is not None and now - self._activity.last(session) >= self._idle_timeout:
-            # Idle here, but another replica may have seen it since: ask storage once.
-            session = await self._session(token, fresh=True)
-            if session is not None and now - session.last_seen >= self._idle_timeout:
-                session = None
-        if session is None or not session.usable(now) or session.app_name != app_name:
-            await self._to_portal(scope, send, app_name, cookies)
-            return
-        self._activity.seen(session, now)
-        snapshot = self._snapshots.snapshot
-        principal = snapshot.principals.get(session.user_id)
-        if principal is None:
-            await self._to_portal(scope, send, app_name, cookies)
-            return
-        client_ip = scope["client"][0] if scope.get("client") else ""
-        request = AccessRequest(
-            principal,
-            app_name,
-            scope["method"],
-            path,
-            client_ip,
-            auth_methods=session.auth_methods,
-            auth_time=session.auth_time,
+        client_ip = _client_ip(scope)
+        method: str = scope["method"]
+        check = await self._access.check(
+            cookies.get(APP_SESSION_COOKIE, ""),
+            app_name=app_name,
+            method=method,
+            path=path,
+            client_ip=client_ip,
+            request_id=request_id,
         )
-        decision = decide(request, snapshot.policy, now)
-        if not decision.allowed:
-            # Denials are explained (near misses) for the page and the audit record; the
-            # allow path never pays for building those strings.
-            decision = decide(request, snapshot.policy, now, explain=True)
-        if not self._record(decision, principal, session, app_name, scope, client_ip, request_id):
-            await send_html(
-                send,
-                503,
-                render_page(
-                    status=503,
-                    title="Access temporarily unavailable",
-                    message="Access cannot be recorded right now, so it is not granted. "
-                    "Try again shortly.",
-                    request_id=request_id,
-                ),
+        outcome = check.outcome
+        if outcome is Outcome.SIGN_IN or outcome is Outcome.STEP_UP:
+            await self._to_portal(scope, send, app_name, cookies, step_up=check.step_up)
+            return
+        if outcome is not Outcome.ALLOW:
+            page = denial_page(
+                check,
+                app_name=app_name,
+                portal_url=self._config.portal_url,
+                request_id=request_id,
             )
+            await send_html(send, page.status, page.html)
             return
-        if decision.effect is Effect.STEP_UP and decision.step_up and scope["method"] == "GET":
-            # Send the user through a fresh sign-in and back to this very URL.
-            await self._to_portal(scope, send, app_name, cookies, step_up=decision.step_up)
+        upstream = self._upstream(app_name)
+        principal = check.principal
+        assert principal is not None  # noqa: S101 - allowed checks carry the principal
+        if upstream is None or not upstream.startswith("http"):
+            await self._not_http(send, app_name, principal.name, request_id)
             return
-        if not decision.allowed:
-            await send_html(
-                send,
-                403,
-                render_page(
-                    status=403,
-                    title=_DENY_TITLES.get(decision.effect, _DENY_TITLES[Effect.DENY]),
-                    reasons=[
-                        (str(r), e)
-                        for r, e in zip(decision.reasons, decision.explanations, strict=False)
-                    ],
-                    rule=decision.rule_id or "",
-                    trace=[(t.rule_id, t.failed_condition, t.detail) for t in decision.trace[:10]],
-                    links=[
-                        ("Portal", self._config.portal_url + "/"),
-                        ("Sign out", "/.nevertrust/sign_out"),
-                    ],
-                    user=principal.name,
-                    app=app_name,
-                    request_id=request_id,
-                ),
-            )
-            return
-        compiled = snapshot.policy.app(app_name)
-        assert compiled is not None  # noqa: S101 - allowed implies the app exists
-        assertion = self._assertion(
-            session, principal.name, principal.groups, principal.email, snapshot.version, app_name
-        )
+        assertion = self._access.assertion(check, app_name)
+        query: bytes = scope.get("query_string", b"")
         try:
             await self._proxy.forward(
-                upstream=compiled.app.upstream,
-                method=scope["method"],
-                raw_path=scope.get("raw_path") or path.encode(),
-                query=scope.get("query_string", b""),
+                upstream=upstream,
+                method=method,
+                raw_path=path.encode(),
+                query=query,
                 headers=scope["headers"],
                 extra_headers=[
                     (ASSERTION_HEADER.encode(), assertion.encode()),
                     (b"x-nevertrust-user", principal.name.encode()),
                     (b"x-request-id", request_id.encode()),
                 ],
-                drop_cookies=_OUR_COOKIES,
+                drop_cookies=OUR_COOKIES,
                 strip_prefix=b"x-nevertrust-",
                 client_ip=client_ip,
                 original_host=header(scope, b"host") or b"",
@@ -226,79 +194,92 @@ class Gateway:
                 ),
             )
 
-    # Sessions
+    def _upstream(self, app_name: str) -> str | None:
+        compiled = self._access.snapshots.snapshot.policy.app(app_name)
+        return compiled.app.upstream if compiled is not None else None
 
-    async def _session(self, token: str, *, fresh: bool = False) -> CachedSession | None:
-        if not token or len(token) > 100:
-            return None
-        id_hash = hash_token(token)
-        cached = self._sessions.get(id_hash)
-        if cached is not SessionCache.MISSING and not fresh:
-            return cached  # type: ignore[return-value]
-        generation = self._sessions.generation
-        record: SessionRecord | None = await anyio.to_thread.run_sync(
-            self._session_store.session_by_hash, id_hash
-        )
-        # The parent must be alive too; revocation of the parent revokes children in the
-        # database, so checking the child record is enough.
-        return self._sessions.put(id_hash, record, generation=generation)
-
-    def _assertion(
-        self,
-        session: CachedSession,
-        name: str,
-        groups: frozenset[str],
-        email: str,
-        version: int,
-        app_name: str,
-    ) -> str:
-        key = (session.id_hash, version)
-        now = self._clock.now()
-        stamp = now.timestamp()
-        cached = self._assertions.get(key)
-        if cached is not None and stamp < cached[1]:
-            return cached[0]
-        token = self._signer.sign(
-            audience=self._config.app_url(app_name),
-            subject=str(session.user_id),
-            name=name,
-            groups=sorted(groups),
-            email=email,
-            auth_methods=sorted(session.auth_methods),
-            auth_time=session.auth_time,
-            now=now,
-        )
-        if len(self._assertions) > 50_000:
-            self._assertions.clear()
-        # Re-sign once half the lifetime has passed, so upstreams always get >= ttl/2.
-        self._assertions[key] = (token, stamp + self._signer.ttl_seconds / 2)
-        return token
-
-    # Audit
-
-    def _record(
-        self,
-        decision: Decision,
-        principal: Principal,
-        session: CachedSession,
-        app_name: str,
-        scope: Scope,
-        client_ip: str,
-        request_id: str,
-    ) -> bool:
-        return self._audit.enqueue(
-            decision_entry(
-                decision,
-                principal,
-                session,
-                app_name=app_name,
-                method=scope["method"],
-                path=scope["path"],
-                client_ip=client_ip,
+    async def _not_http(self, send: Send, app_name: str, user: str, request_id: str) -> None:
+        await send_html(
+            send,
+            400,
+            render_page(
+                status=400,
+                title="This application is not a web application",
+                message="Reach it through a tunnel: "
+                f"nevertrust connect {app_name} --local-port PORT",
+                user=user,
+                app=app_name,
                 request_id=request_id,
-                now=self._clock.now(),
-            )
+            ),
         )
+
+    # Websockets (proxied apps and TCP tunnels)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send, app_name: str) -> None:
+        """The same check as for HTTP, once per connection; the connection is then watched
+        and closed as soon as a change (revocation, group, policy) would deny it."""
+        request_id = os.urandom(8).hex()
+        try:
+            path = normalise_path(scope.get("raw_path") or scope["path"].encode())
+        except BadPath:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        cookies = parse_cookies(header(scope, b"cookie"))
+        token = cookies.get(APP_SESSION_COOKIE, "")
+        client_ip = _client_ip(scope)
+        # A tunnel is decided as a CONNECT, so rules can tell it from web traffic.
+        method = "CONNECT" if path == TUNNEL_PATH else "GET"
+        check = await self._access.check(
+            token,
+            app_name=app_name,
+            method=method,
+            path=path,
+            client_ip=client_ip,
+            request_id=request_id,
+        )
+        if not check.allowed:
+            # Closing before accept makes the server answer the handshake with 403.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        upstream = self._upstream(app_name)
+        if upstream is None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if path == TUNNEL_PATH:
+            if self._tunnel is None or upstream.startswith("http"):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            watch = self._live.watch(
+                token, app_name=app_name, path=path, client_ip=client_ip, method=method
+            )
+            await self._tunnel(scope, receive, send, check, upstream, watch)
+            return
+        if not upstream.startswith("http"):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        principal = check.principal
+        assert principal is not None  # noqa: S101 - allowed checks carry the principal
+        async with self._live.watch(
+            token, app_name=app_name, path=path, client_ip=client_ip
+        ) as cut:
+            await proxy_websocket(
+                scope,
+                receive,
+                send,
+                client=self._proxy.client_for(upstream),
+                url=upstream + path,
+                query=scope.get("query_string", b""),
+                headers=scope["headers"],
+                extra_headers={
+                    ASSERTION_HEADER: self._access.assertion(check, app_name),
+                    "x-nevertrust-user": principal.name,
+                    "x-request-id": request_id,
+                    "x-forwarded-for": client_ip,
+                    "x-forwarded-proto": self._config.scheme,
+                },
+                drop_cookies=OUR_COOKIES,
+                cut=cut,
+            )
 
     # Redirects to and from the portal
 
@@ -318,22 +299,17 @@ class Gateway:
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
-        full = self._config.app_url(app_name) + target
         state = cookies.get(STATE_COOKIE) or new_token()
-        location = (
-            f"{self._config.portal_url}/authorize"
-            f"?rd={quote(full, safe='')}&state={quote(state, safe='')}"
-        )
-        if step_up is not None:
-            methods = ",".join(sorted(step_up.methods))
-            location += f"&methods={quote(methods, safe=',')}&max_age={step_up.max_age_seconds}"
         await send_redirect(
             send,
-            location,
-            headers=[
-                cookie_header(STATE_COOKIE, state, max_age=600, secure=self._config.secure_cookies)
-            ],
+            portal_location(
+                self._config.portal_url, self._config.app_url(app_name) + target, state, step_up
+            ),
+            headers=[self.state_cookie(state)],
         )
+
+    def state_cookie(self, state: str) -> tuple[bytes, bytes]:
+        return cookie_header(STATE_COOKIE, state, max_age=600, secure=self._config.secure_cookies)
 
     async def _control(
         self, scope: Scope, send: Send, app_name: str, path: str, request_id: str
@@ -352,7 +328,7 @@ class Gateway:
         code = (params.get("code") or [""])[0]
         cookies = parse_cookies(header(scope, b"cookie"))
         state = cookies.get(STATE_COOKIE, "")
-        client_ip = scope["client"][0] if scope.get("client") else ""
+        client_ip = _client_ip(scope)
         user_agent = (header(scope, b"user-agent") or b"").decode("latin-1")
         try:
             token, record, target = await anyio.to_thread.run_sync(
@@ -373,7 +349,7 @@ class Gateway:
                 ),
             )
             return
-        self._sessions.put(record.id_hash, record)
+        self._access.remember(record)
         path = _safe_target(target)  # the portal stored only path and query
         max_age = max(0, int((record.expires_at - self._clock.now()).total_seconds()))
         await send_redirect(

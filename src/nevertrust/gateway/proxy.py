@@ -12,7 +12,9 @@ keep-alive pool and C HTTP parser forward the same requests at several times the
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import aiohttp
 from multidict import CIMultiDict
@@ -20,7 +22,7 @@ from yarl import URL
 
 from nevertrust.types import Receive, Send
 
-__all__ = ["UpstreamError", "UpstreamProxy"]
+__all__ = ["UpstreamError", "UpstreamProxy", "filter_cookie"]
 
 _log = logging.getLogger("nevertrust.gateway.proxy")
 
@@ -64,7 +66,7 @@ class UpstreamError(Exception):
         self.message = message
 
 
-def _filter_cookie(raw: bytes, drop: frozenset[str]) -> bytes | None:
+def filter_cookie(raw: bytes, drop: frozenset[str]) -> bytes | None:
     kept = [
         part.strip()
         for part in raw.split(b";")
@@ -74,20 +76,48 @@ def _filter_cookie(raw: bytes, drop: frozenset[str]) -> bytes | None:
 
 
 class UpstreamProxy:
-    """One keep-alive connection pool shared by all apps; created on first use."""
+    """A keep-alive connection pool per upstream origin, each created on first use.
 
-    def __init__(self, *, timeout: float, max_connections: int = 512) -> None:
+    Separate pools with a bound each mean one slow or hung app can hold at most its own
+    ``pool_size`` connections; the others keep their pools (and the gateway keeps serving
+    them). Upstream TLS certificates are always verified, against the system store plus
+    an optional extra CA bundle for internal CAs.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        connect_timeout: float = 5.0,
+        pool_size: int = 100,
+        ca_file: Path | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=min(timeout, 10.0), sock_read=timeout
+            total=None, connect=min(timeout, connect_timeout), sock_read=timeout
         )
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool_size = pool_size
+        self._ca_file = ca_file
+        self._ssl: ssl.SSLContext | None = None
+        self._clients: dict[str, aiohttp.ClientSession] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = ssl.create_default_context()
+            if self._ca_file is not None:
+                context.load_verify_locations(cafile=str(self._ca_file))
+            self._ssl = context
+        return self._ssl
+
+    def client_for(self, upstream: str) -> aiohttp.ClientSession:
+        """The pool for ``upstream`` (an origin such as ``https://10.0.0.5:8443``)."""
+        client = self._clients.get(upstream)
+        if client is None or client.closed:
+            client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, limit_per_host=0, ttl_dns_cache=60
+                    limit=self._pool_size,
+                    limit_per_host=0,
+                    ttl_dns_cache=60,
+                    ssl=self._tls() if upstream.startswith("https:") else False,
                 ),
                 timeout=self._timeout,
                 auto_decompress=False,
@@ -95,11 +125,13 @@ class UpstreamProxy:
                 skip_auto_headers=_SKIP_AUTO,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
-        return self._session
+            self._clients[upstream] = client
+        return client
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
 
     async def forward(
         self,
@@ -128,7 +160,7 @@ class UpstreamProxy:
                     has_body = True
                 continue
             if key == b"cookie":
-                filtered = _filter_cookie(value, drop_cookies)
+                filtered = filter_cookie(value, drop_cookies)
                 if filtered is not None:
                     out.add("cookie", filtered.decode("latin-1"))
                 continue
@@ -154,7 +186,7 @@ class UpstreamProxy:
         if query:
             url += "?" + query.decode("latin-1")
         try:
-            response = await self._client().request(
+            response = await self.client_for(upstream).request(
                 method,
                 URL(url, encoded=True),
                 headers=out,
@@ -163,6 +195,9 @@ class UpstreamProxy:
             )
         except TimeoutError as exc:
             raise UpstreamError(504, "the application did not answer in time") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            _log.warning("upstream_certificate_rejected", extra={"upstream": upstream})
+            raise UpstreamError(502, "the application's TLS certificate is not trusted") from exc
         except (aiohttp.ClientError, OSError) as exc:
             _log.warning("upstream_unreachable", extra={"upstream": upstream, "error": str(exc)})
             raise UpstreamError(502, "the application is unreachable") from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from nevertrust.gateway import Gateway
+from nevertrust.gateway.forward_auth import PREFIX as FORWARD_AUTH_PREFIX
+from nevertrust.gateway.forward_auth import ForwardAuth
 from nevertrust.gateway.http import request_host, send_html
 from nevertrust.gateway.pages import render_page
 from nevertrust.types import ASGIApp, Receive, Scope, Send
@@ -22,6 +24,7 @@ class HostRouter:
         portal_url: str,
         portal: ASGIApp,
         gateway: Gateway,
+        forward_auth: ForwardAuth,
         on_startup: Callable[[], Awaitable[None]],
         on_shutdown: Callable[[], Awaitable[None]],
     ) -> None:
@@ -29,13 +32,30 @@ class HostRouter:
         self._portal_url = portal_url
         self._portal = portal
         self._gateway = gateway
+        self._forward_auth = forward_auth
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            host = request_host(scope)
+            if scope["path"].startswith(FORWARD_AUTH_PREFIX):
+                # Proxies ask on whatever Host they were configured with; the question is
+                # in the forwarded headers (only trusted peers may ask, see ForwardAuth).
+                await self._forward_auth(scope, receive, send)
+                return
+            host = _single_host(scope)
+            if host is None:
+                await send_html(
+                    send,
+                    400,
+                    render_page(
+                        status=400,
+                        title="Bad request",
+                        message="A request must carry exactly one Host header.",
+                    ),
+                )
+                return
             if host == self._portal_host:
                 await self._portal(scope, receive, send)
                 return
@@ -56,8 +76,12 @@ class HostRouter:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
-            # Websocket proxying arrives with the gateway issue; refuse rather than bypass.
-            await send({"type": "websocket.close", "code": 1008})
+            host = _single_host(scope)
+            app_name = self._gateway.app_name_for(host) if host else None
+            if app_name is None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self._gateway.websocket(scope, receive, send, app_name)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -73,3 +97,13 @@ class HostRouter:
                 await self._on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _single_host(scope: Scope) -> str | None:
+    """The Host, or None when there are several: two Host headers can make the router and
+    an upstream disagree about which app a request is for (request smuggling)."""
+    seen = 0
+    for key, _ in scope["headers"]:
+        if key == b"host":
+            seen += 1
+    return request_host(scope) if seen <= 1 else None

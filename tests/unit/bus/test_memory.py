@@ -52,5 +52,6 @@ def test_topic_values_are_stable() -> None:
         "user-sessions",
         "config",
         "policy",
+        "signing-key",
         "everything",
     ]
