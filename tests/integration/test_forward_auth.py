@@ -8,6 +8,7 @@ refusal of callers that are not our proxies.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from nevertrust.app import Services
+from nevertrust.errors import BackendUnavailable
 from nevertrust.gateway import APP_SESSION_COOKIE, verify_assertion
 from nevertrust.server import Runtime
 
@@ -231,3 +233,38 @@ async def test_a_proxy_that_does_not_say_who_the_client_is_is_refused(svc: Servi
 
     assert response.status_code == 400
     assert "X-Forwarded-For" in response.text
+
+
+class _UnreachableSessions:
+    """The real session service, except that storage no longer answers session reads."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def session_by_hash(self, id_hash: str) -> None:
+        raise BackendUnavailable("database unreachable")
+
+
+async def test_a_session_store_outage_fails_closed_at_every_door(svc: Services) -> None:
+    token = app_token(svc, "alice")
+    broken = dataclasses.replace(svc, sessions=_UnreachableSessions(svc.sessions))  # type: ignore[arg-type]
+    async with serving(broken) as (_, client):
+        caddy = await client.get(
+            "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
+        )
+        nginx = await client.get(
+            "/.nevertrust/authz/auth-request", headers=nginx_headers(token=token)
+        )
+        proxied = await client.get(
+            "/docs",
+            headers={"host": f"{APP}.localhost:8080", "cookie": f"{APP_SESSION_COOKIE}={token}"},
+        )
+
+    assert caddy.status_code == 503
+    assert "cannot be checked right now" in caddy.text
+    assert (nginx.status_code, nginx.headers["x-nevertrust-reason"]) == (403, "unavailable")
+    assert proxied.status_code == 503
+    assert "cannot be checked right now" in proxied.text

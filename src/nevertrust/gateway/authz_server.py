@@ -100,12 +100,10 @@ class _Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._abort(_BAD_REQUEST)
-        except httptools.HttpParserError:
-            self._abort(_BAD_REQUEST)
-        except _TooLarge:
-            self._abort(_TOO_LARGE)
+        except (httptools.HttpParserError, _TooLarge):
+            # httptools wraps what a callback raises, so "too large" is told by the count.
+            too_large = self._header_bytes > _MAX_HEADER_BYTES or self._body_bytes > _MAX_BODY_BYTES
+            self._abort(_TOO_LARGE if too_large else _BAD_REQUEST)
 
     # httptools callbacks
 
