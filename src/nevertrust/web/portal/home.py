@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nevertrust.domain import AccessRequest, Principal
-from nevertrust.identity import WeakPassword
+from nevertrust.domain import AccessRequest, Effect, Principal
+from nevertrust.identity import SessionRecord, WeakPassword
 from nevertrust.pdp import compile_snapshot, decide
 from nevertrust.web.portal._context import PortalContext
 
@@ -18,15 +18,26 @@ __all__ = ["routes"]
 def routes(ctx: PortalContext) -> list[Route]:
     services = ctx.services
 
-    def reachable_apps(principal: Principal) -> list[tuple[str, str, str]]:
-        """Apps this user is allowed to use; the others are not shown at all."""
+    def reachable_apps(principal: Principal, session: SessionRecord) -> list[tuple[str, str, str]]:
+        """Apps this user may use (some after confirming their sign-in); the others are
+        not shown at all. Decided like the gateway does: rules and the policy in force,
+        with this session's sign-in methods and time."""
         view = services.catalog.view()
-        snapshot = compile_snapshot(version=0, apps=view.apps, rules=view.rules)
-        return [
-            (app.name, services.settings.app_url(app.name), app.description)
-            for app in view.apps
-            if decide(AccessRequest(principal, app.name), snapshot, services.clock.now()).allowed
-        ]
+        snapshot = compile_snapshot(
+            version=0, apps=view.apps, rules=view.rules, policies=services.policy.active_document()
+        )
+        now = services.clock.now()
+        reachable = []
+        for app in view.apps:
+            request = AccessRequest(
+                principal,
+                app.name,
+                auth_methods=frozenset(session.auth_methods),
+                auth_time=session.auth_time,
+            )
+            if decide(request, snapshot, now).effect in (Effect.ALLOW, Effect.STEP_UP):
+                reachable.append((app.name, services.settings.app_url(app.name), app.description))
+        return reachable
 
     async def home(request: Request) -> Response:
         signed_in = await run_in_threadpool(ctx.signed_in, request)
@@ -34,7 +45,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             return RedirectResponse("/login", status_code=303)
         user = signed_in.user
         principal = Principal(user.id, user.name, frozenset(user.groups), user.enabled)
-        apps = await run_in_threadpool(reachable_apps, principal)
+        apps = await run_in_threadpool(reachable_apps, principal, signed_in.session)
         return ctx.render(request, "home.html", {"apps": apps}, signed_in=signed_in)
 
     async def setup_page(request: Request) -> Response:
