@@ -33,7 +33,7 @@ from nevertrust.web.api import build_api
 from nevertrust.web.asgi import HostRouter
 from nevertrust.web.portal import PortalContext, build_portal
 
-__all__ = ["Runtime", "run", "serve"]
+__all__ = ["Runtime", "run", "serve", "uvicorn_config"]
 
 _log = logging.getLogger("nevertrust.server")
 
@@ -202,7 +202,7 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _config(
+def uvicorn_config(
     app: object, *, host: str, port: int, trusted_proxies: list[str] | None = None
 ) -> uvicorn.Config:
     # X-Forwarded-For/-Proto are believed only from the configured proxies (uvicorn takes
@@ -240,7 +240,7 @@ async def serve(services: Services, *, demo_port: int | None = None) -> None:
     settings = services.settings
     runtime = Runtime(services)
     main = uvicorn.Server(
-        _config(
+        uvicorn_config(
             runtime.asgi,
             host=settings.bind,
             port=settings.port,
@@ -256,7 +256,7 @@ async def serve(services: Services, *, demo_port: int | None = None) -> None:
         expected_issuer=settings.portal_url,
         expected_audience=settings.app_url("whoami"),
     )
-    demo = _QuietServer(_config(whoami, host="127.0.0.1", port=demo_port))
+    demo = _QuietServer(uvicorn_config(whoami, host="127.0.0.1", port=demo_port))
     demo_task = asyncio.create_task(demo.serve())
     try:
         await main.serve()
