@@ -74,6 +74,15 @@ def _banner(settings: Settings, lines: list[str], *, demo: bool) -> str:
         f"  Home:    {settings.home.resolve()}   Database: "
         f"{'SQLite' if settings.effective_database_url.startswith('sqlite') else 'PostgreSQL'}"
     )
+    forward_auth = (
+        f"http://{settings.bind}:{settings.gateway.forward_auth_port}"
+        if settings.gateway.forward_auth_port
+        else f"http://{settings.bind}:{settings.port}"
+    )
+    out.append(
+        f"  Forward-auth for nginx/Caddy/Traefik/Envoy: {forward_auth}/.nevertrust/authz/"
+        "{auth-request,forward-auth,ext-authz}   (docs/forward-auth.md)"
+    )
     out.extend("  " + line for line in lines)
     out.append(
         "  Sign in as 'admin' at the portal. Add people with: "
