@@ -22,6 +22,7 @@ from nevertrust.errors import ConfigError
 
 __all__ = [
     "AuditSettings",
+    "DeviceSettings",
     "GatewaySettings",
     "IdentitySettings",
     "RegulationSettings",
@@ -168,6 +169,32 @@ class RegulationSettings(BaseModel):
     )
 
 
+class DeviceSettings(BaseModel):
+    """Device trust (docs/devices.md): certificates, enrolment and posture reports."""
+
+    certificate_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="Lifetime of a device certificate."
+    )
+    enrolment_token_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="Lifetime of a one-time enrolment token."
+    )
+    report_max_age_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="A signed posture report older than this (or dated ahead by more) is refused.",
+    )
+    stale_after_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 90,
+        description="A device whose last report is older is noncompliant (posture-stale).",
+    )
+    report_interval_seconds: int = Field(
+        default=300, ge=30, le=86_400, description="How often agents are asked to report."
+    )
+
+
 class AuditSettings(BaseModel):
     flush_interval_ms: int = Field(
         default=50, ge=5, le=5000, description="How often queued audit records are written."
@@ -223,7 +250,12 @@ class Settings(BaseSettings):
     demo_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port of the demo whoami upstream (up only)."
     )
+    agent_home: Path = Field(
+        default=Path("~/.nevertrust-agent"),
+        description="Where `nevertrust agent` keeps the device key, certificate and state.",
+    )
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     regulation: RegulationSettings = Field(default_factory=RegulationSettings)

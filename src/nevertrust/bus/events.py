@@ -18,6 +18,7 @@ class Topic(StrEnum):
     CONFIG = "config"  # key: config version
     POLICY = "policy"  # key: policy version
     SIGNING_KEY = "signing-key"  # key: kid of the new active assertion signing key
+    DEVICE = "device"  # key: device id (enrolled, new state, quarantined, removed)
     EVERYTHING = "everything"  # a watcher lost track: drop every cache
 
 

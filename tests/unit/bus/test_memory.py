@@ -53,5 +53,6 @@ def test_topic_values_are_stable() -> None:
         "config",
         "policy",
         "signing-key",
+        "device",
         "everything",
     ]
