@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from nevertrust.gateway.live import LiveConnections
 from nevertrust.gateway.pages import render_page
 from nevertrust.gateway.paths import BadPath, normalise_path
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
+from nevertrust.gateway.request_ids import next_request_id
 from nevertrust.gateway.websocket import proxy_websocket
 from nevertrust.identity import HandoffService, InvalidHandoff
 from nevertrust.types import Receive, Scope, Send
@@ -116,7 +116,7 @@ class Gateway:
         return label if label and "." not in label else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, app_name: str) -> None:
-        request_id = os.urandom(8).hex()
+        request_id = next_request_id()
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())
         except BadPath as exc:
@@ -218,7 +218,7 @@ class Gateway:
     async def websocket(self, scope: Scope, receive: Receive, send: Send, app_name: str) -> None:
         """The same check as for HTTP, once per connection; the connection is then watched
         and closed as soon as a change (revocation, group, policy) would deny it."""
-        request_id = os.urandom(8).hex()
+        request_id = next_request_id()
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())
         except BadPath:

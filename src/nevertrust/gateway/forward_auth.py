@@ -24,7 +24,6 @@ set, so a client-supplied header of the same name is overwritten.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +48,7 @@ from nevertrust.gateway.forwarded import (
     peer_allowed,
 )
 from nevertrust.gateway.http import cookie_header, parse_cookies
+from nevertrust.gateway.request_ids import next_request_id
 from nevertrust.gateway.state import CachedSession
 from nevertrust.types import Receive, Scope, Send
 
@@ -105,7 +105,7 @@ class ForwardAuth:
         self, target: str, peer: str, headers: Sequence[tuple[bytes, bytes]], method: str
     ) -> Answer | Pending:
         """Answer from memory when possible; a Pending says a storage read is needed."""
-        request_id = os.urandom(8).hex()
+        request_id = next_request_id()
         # Envoy appends the original path and query after its prefix; the others ask at
         # a fixed path, where a query means nothing.
         style, _, tail = target[len(PREFIX) :].partition("/")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from nevertrust.bus.events import ChangeEvent
 from nevertrust.gateway.access import AccessChecker
+from nevertrust.gateway.request_ids import next_request_id
 
 __all__ = ["LiveConnections"]
 
@@ -81,7 +81,7 @@ class LiveConnections:
         for watched in list(self._open):
             if watched.cut.is_set():
                 continue
-            request_id = os.urandom(8).hex()
+            request_id = next_request_id()
             try:
                 check = await self._access.check(
                     watched.token,
