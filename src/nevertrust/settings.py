@@ -72,6 +72,13 @@ class GatewaySettings(BaseModel):
         description="Port of a dedicated lean forward-auth listener on `bind` (0: none; the "
         "endpoints are served on the main port as well).",
     )
+    mtls_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the HTTPS listener that asks for device certificates (mTLS) from "
+        "CLI, tunnel and API clients (0: none). Serves the same portal, apps and API.",
+    )
     signing_key_rotation_days: int = Field(
         default=30,
         ge=0,

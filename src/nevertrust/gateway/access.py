@@ -25,7 +25,9 @@ from nevertrust.clock import Clock
 from nevertrust.crypto import hash_token
 from nevertrust.domain import AccessRequest, Decision, Effect, Principal, StepUp
 from nevertrust.gateway.assertion import AssertionSigner
+from nevertrust.gateway.client_certs import ClientDevice
 from nevertrust.gateway.decision_log import decision_entry
+from nevertrust.gateway.devices import DeviceDirectory
 from nevertrust.gateway.state import ActivityLog, CachedSession, SessionCache, SnapshotHolder
 from nevertrust.identity import SessionRecord, SessionService
 from nevertrust.pdp import decide
@@ -78,6 +80,7 @@ class AccessChecker:
         clock: Clock,
         activity: ActivityLog,
         app_url: Callable[[str], str],
+        devices: DeviceDirectory | None = None,
     ) -> None:
         self._snapshots = snapshots
         self._sessions = sessions
@@ -88,6 +91,7 @@ class AccessChecker:
         self._activity = activity
         self._idle_timeout: timedelta = session_store.idle_timeout
         self._app_url = app_url
+        self._devices = devices
         self._assertions: dict[tuple[str, int, str], tuple[str, float]] = {}
 
     @property
@@ -151,6 +155,7 @@ class AccessChecker:
         request_id: str,
         now: datetime,
         record: bool = True,
+        client_device: ClientDevice | None = None,
     ) -> Check:
         """Decide and record one request whose session is already resolved."""
         if session is None or not session.usable(now) or session.app_name != app_name:
@@ -160,6 +165,11 @@ class AccessChecker:
         if principal is None:
             return _SIGN_IN
         self._activity.seen(session, now)
+        device = (
+            self._devices.state_for(client_device, session.user_id, now)
+            if client_device is not None and self._devices is not None
+            else None
+        )
         request = AccessRequest(
             principal,
             app_name,
@@ -168,6 +178,7 @@ class AccessChecker:
             client_ip,
             auth_methods=session.auth_methods,
             auth_time=session.auth_time,
+            device=device,
         )
         decision = decide(request, snapshot.policy, now)
         if not decision.allowed:
@@ -185,6 +196,7 @@ class AccessChecker:
                 client_ip=client_ip,
                 request_id=request_id,
                 now=now,
+                device=device,
             )
         )
         if not recorded:
@@ -212,6 +224,7 @@ class AccessChecker:
         client_ip: str,
         request_id: str,
         record: bool = True,
+        client_device: ClientDevice | None = None,
     ) -> Check:
         """Resolve the session (reading storage only when needed) and decide."""
         now = self._clock.now()
@@ -231,6 +244,7 @@ class AccessChecker:
             request_id=request_id,
             now=now,
             record=record,
+            client_device=client_device,
         )
 
     # Assertions

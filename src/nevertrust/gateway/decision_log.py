@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from nevertrust.audit import Action, AuditEntry, Outcome
-from nevertrust.domain import Decision, Principal
+from nevertrust.domain import Decision, DeviceState, Principal
 from nevertrust.gateway.state import CachedSession
 
 __all__ = ["decision_entry"]
@@ -24,6 +24,7 @@ def decision_entry(
     client_ip: str,
     request_id: str,
     now: datetime,
+    device: DeviceState | None = None,
 ) -> AuditEntry:
     details: dict[str, object] = {
         "method": method,
@@ -35,6 +36,8 @@ def decision_entry(
         "methods": sorted(session.auth_methods),
         "auth_time": session.auth_time.isoformat(),
     }
+    if device is not None:
+        details["device"] = {"id": device.device_id, "compliant": device.compliant}
     if decision.shadow is not None:
         details["report_only"] = {
             "effect": str(decision.shadow.effect),

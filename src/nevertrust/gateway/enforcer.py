@@ -26,6 +26,7 @@ from nevertrust.domain import StepUp
 from nevertrust.gateway.access import AccessChecker, Check, Outcome
 from nevertrust.gateway.answers import denial_page, portal_location, problem_page
 from nevertrust.gateway.assertion import ASSERTION_HEADER
+from nevertrust.gateway.client_certs import client_device
 from nevertrust.gateway.http import (
     cookie_header,
     header,
@@ -136,6 +137,7 @@ class Gateway:
             path=path,
             client_ip=client_ip,
             request_id=request_id,
+            client_device=client_device(scope),
         )
         outcome = check.outcome
         if outcome is Outcome.SIGN_IN or outcome is Outcome.STEP_UP:
@@ -229,6 +231,7 @@ class Gateway:
         client_ip = _client_ip(scope)
         # A tunnel is decided as a CONNECT, so rules can tell it from web traffic.
         method = "CONNECT" if path == TUNNEL_PATH else "GET"
+        device = client_device(scope)
         check = await self._access.check(
             token,
             app_name=app_name,
@@ -236,6 +239,7 @@ class Gateway:
             path=path,
             client_ip=client_ip,
             request_id=request_id,
+            client_device=device,
         )
         if not check.allowed:
             # Closing before accept makes the server answer the handshake with 403.
@@ -250,7 +254,12 @@ class Gateway:
                 await send({"type": "websocket.close", "code": 1008})
                 return
             watch = self._live.watch(
-                token, app_name=app_name, path=path, client_ip=client_ip, method=method
+                token,
+                app_name=app_name,
+                path=path,
+                client_ip=client_ip,
+                method=method,
+                client_device=device,
             )
             await self._tunnel(scope, receive, send, check, upstream, watch)
             return
@@ -260,7 +269,7 @@ class Gateway:
         principal = check.principal
         assert principal is not None  # noqa: S101 - allowed checks carry the principal
         async with self._live.watch(
-            token, app_name=app_name, path=path, client_ip=client_ip
+            token, app_name=app_name, path=path, client_ip=client_ip, client_device=device
         ) as cut:
             await proxy_websocket(
                 scope,

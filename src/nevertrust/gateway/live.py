@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from nevertrust.bus.events import ChangeEvent
 from nevertrust.gateway.access import AccessChecker
+from nevertrust.gateway.client_certs import ClientDevice
 from nevertrust.gateway.request_ids import next_request_id
 
 __all__ = ["LiveConnections"]
@@ -31,6 +32,7 @@ class _Watched:
     path: str
     client_ip: str
     method: str
+    client_device: ClientDevice | None
     cut: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -47,10 +49,17 @@ class LiveConnections:
 
     @contextlib.asynccontextmanager
     async def watch(
-        self, token: str, *, app_name: str, path: str, client_ip: str, method: str = "GET"
+        self,
+        token: str,
+        *,
+        app_name: str,
+        path: str,
+        client_ip: str,
+        method: str = "GET",
+        client_device: ClientDevice | None = None,
     ) -> AsyncIterator[asyncio.Event]:
         """Watch one connection for its lifetime; the yielded event is set to cut it."""
-        watched = _Watched(token, app_name, path, client_ip, method)
+        watched = _Watched(token, app_name, path, client_ip, method, client_device)
         self._open.add(watched)
         try:
             yield watched.cut
@@ -91,6 +100,7 @@ class LiveConnections:
                     client_ip=watched.client_ip,
                     request_id=request_id,
                     record=False,
+                    client_device=watched.client_device,
                 )
                 allowed = check.allowed
                 if not allowed:
@@ -103,6 +113,7 @@ class LiveConnections:
                         path=watched.path,
                         client_ip=watched.client_ip,
                         request_id=request_id,
+                        client_device=watched.client_device,
                     )
             except Exception:  # noqa: BLE001 - cannot re-decide: fail closed and cut
                 _log.exception("live_connection_recheck_failed")
