@@ -53,8 +53,19 @@ class Action(StrEnum):
     APP_REMOVED = "catalog:app:removed"
     RULE_ADDED = "catalog:rule:added"
     RULE_REMOVED = "catalog:rule:removed"
+    RULE_UPDATED = "catalog:rule:updated"  # details: require_compliant_device true/false
     CONFIG_APPLIED = "catalog:config:applied"
     POLICY_APPLIED = "pdp:policy:applied"
+    # Device trust (target device:ID; details carry states and reasons, never key material)
+    DEVICE_TOKEN_CREATED = "devices:token:created"  # noqa: S105 - target user:NAME
+    DEVICE_ENROLLED = "devices:device:enrolled"
+    DEVICE_STATE_CHANGED = "devices:device:state-changed"  # a report, policy or staleness
+    DEVICE_CERTIFICATE_RENEWED = "devices:certificate:renewed"
+    DEVICE_QUARANTINED = "devices:device:quarantined"
+    DEVICE_RELEASED = "devices:device:released"
+    DEVICE_REMOVED = "devices:device:removed"
+    DEVICE_POLICY_SET = "devices:policy:set"  # target device-policy:PLATFORM
+    DEVICE_CA_CREATED = "devices:ca:created"
     DECISION_ALLOWED = "pdp:decision:allowed"
     DECISION_DENIED = "pdp:decision:denied"
 

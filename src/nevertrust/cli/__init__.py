@@ -7,7 +7,18 @@ from pathlib import Path
 
 import typer
 
-from nevertrust.cli import apps, audit, bans, groups, mfa, policy, serve, service_accounts, users
+from nevertrust.cli import (
+    agent,
+    apps,
+    audit,
+    bans,
+    groups,
+    mfa,
+    policy,
+    serve,
+    service_accounts,
+    users,
+)
 from nevertrust.cli import report as report_cli
 from nevertrust.cli.errors import report
 from nevertrust.errors import NeverTrustError
@@ -47,6 +58,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(service_accounts.app, name="service-accounts")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(serve.config_app, name="config")
+app.add_typer(agent.app, name="agent")
 
 
 def main() -> None:
