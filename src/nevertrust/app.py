@@ -12,6 +12,7 @@ from nevertrust.bus import ChangeEvent, MemoryBus
 from nevertrust.clock import Clock, SystemClock
 from nevertrust.control import request_sync
 from nevertrust.crypto import MasterKey, load_or_create_master_key
+from nevertrust.devices import DeviceAuthority, DeviceService, EnrolmentService
 from nevertrust.gateway import KeyService
 from nevertrust.identity import (
     AuthService,
@@ -64,6 +65,8 @@ class Services:
     policy: PolicyService
     service_accounts: ServiceAccountService
     reports: ReportService
+    devices: DeviceService
+    device_enrolment: EnrolmentService
 
     def notify_server(self) -> bool:
         """After a write from another process (the CLI), make a running server catch up."""
@@ -122,6 +125,9 @@ def build_services(
         sessions=sessions,
         session_lifetime=timedelta(minutes=identity.session_lifetime_minutes),
     )
+    device_settings = settings.devices
+    authority = DeviceAuthority(uow=uow, clock=clock, master_key=master_key)
+    stale_after = timedelta(hours=device_settings.stale_after_hours)
     return Services(
         settings=settings,
         clock=clock,
@@ -161,6 +167,16 @@ def build_services(
         policy=PolicyService(uow=uow, clock=clock),
         service_accounts=ServiceAccountService(uow=uow, clock=clock, directory=directory),
         reports=ReportService(uow=uow, clock=clock),
+        devices=DeviceService(uow=uow, clock=clock, authority=authority, stale_after=stale_after),
+        device_enrolment=EnrolmentService(
+            uow=uow,
+            clock=clock,
+            authority=authority,
+            token_ttl=timedelta(minutes=device_settings.enrolment_token_minutes),
+            certificate_lifetime=timedelta(hours=device_settings.certificate_hours),
+            report_max_age=timedelta(seconds=device_settings.report_max_age_seconds),
+            stale_after=stale_after,
+        ),
     )
 
 

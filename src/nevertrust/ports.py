@@ -14,6 +14,12 @@ from typing import Protocol
 from nevertrust.apps.ports import AppRepository, ConfigRepository, RuleRepository
 from nevertrust.audit.ports import AuditRepository
 from nevertrust.bus.events import ChangeEvent
+from nevertrust.devices.ports import (
+    DeviceAuthorityRepository,
+    DevicePolicyRepository,
+    DeviceRepository,
+    DeviceTokenRepository,
+)
 from nevertrust.gateway.ports import KeyRepository
 from nevertrust.identity.ports import (
     ApiKeyRepository,
@@ -97,6 +103,18 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def devices(self) -> DeviceRepository: ...
+
+    @property
+    def device_tokens(self) -> DeviceTokenRepository: ...
+
+    @property
+    def device_policies(self) -> DevicePolicyRepository: ...
+
+    @property
+    def device_authority(self) -> DeviceAuthorityRepository: ...
 
     @property
     def pending_events(self) -> list[ChangeEvent]: ...

@@ -39,6 +39,10 @@ __all__ = [
     "audit_log",
     "change_log",
     "config_versions",
+    "device_authority",
+    "device_policies",
+    "device_tokens",
+    "devices",
     "group_members",
     "groups",
     "handoff_codes",
@@ -144,6 +148,7 @@ access_rules = Table(
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
     Column("origin", String(64), nullable=False, default="cli"),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("require_compliant_device", Boolean, nullable=False, default=False, server_default="0"),
     Index("uq_access_rules_app_group", "app_id", "group_id", unique=True),
 )
 
@@ -304,6 +309,51 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Index("ix_api_keys_user_id", "user_id"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(40), primary_key=True),  # dev_<base32>
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("platform", String(16), nullable=True),  # NULL until a posture says
+    Column("ownership", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reasons", String(300), nullable=False, default=""),  # comma-separated codes
+    Column("public_key", Text, nullable=False),  # PEM SubjectPublicKeyInfo, EC P-256
+    Column("certificate_serial", String(40), nullable=False),  # the only accepted one
+    Column("certificate_expires_at", UTCDateTime, nullable=False),
+    Column("posture", Text, nullable=True),  # JSON of the last accepted posture
+    Column("last_report_at", UTCDateTime, nullable=True),
+    Column("last_report_iat", BigInteger, nullable=True),  # replay guard: newest iat
+    Column("last_report_jti", String(200), nullable=True),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Index("ix_devices_user_id", "user_id"),
+)
+
+device_tokens = Table(
+    "device_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of a 256-bit token
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the row is deleted when redeemed
+)
+
+device_policies = Table(
+    "device_policies",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("document", Text, nullable=False),  # JSON of the requirements
+    Column("updated_at", UTCDateTime, nullable=False),  # who: in the audit log
+)
+
+device_authority = Table(
+    "device_authority",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one CA
+    Column("certificate", Text, nullable=False),
+    Column("private_key_enc", LargeBinary, nullable=False),  # AES-GCM under the master key
 )
 
 change_log = Table(

@@ -13,6 +13,12 @@ from nevertrust.store._access_repos import SqlApiKeyRepository, SqlBanRepository
 from nevertrust.store._audit_repo import SqlAuditRepository
 from nevertrust.store._catalog_repos import SqlAppRepository, SqlConfigRepository, SqlRuleRepository
 from nevertrust.store._changes_repo import SqlChangeRepository
+from nevertrust.store._device_repos import (
+    SqlDeviceAuthorityRepository,
+    SqlDevicePolicyRepository,
+    SqlDeviceRepository,
+    SqlDeviceTokenRepository,
+)
 from nevertrust.store._identity_repos import SqlGroupRepository, SqlUserRepository
 from nevertrust.store._keys_repo import SqlKeyRepository
 from nevertrust.store._mfa_repos import (
@@ -68,6 +74,10 @@ class SqlUnitOfWork:
         self.challenges = SqlChallengeRepository(conn)
         self.bans = SqlBanRepository(conn)
         self.api_keys = SqlApiKeyRepository(conn)
+        self.devices = SqlDeviceRepository(conn)
+        self.device_tokens = SqlDeviceTokenRepository(conn)
+        self.device_policies = SqlDevicePolicyRepository(conn)
+        self.device_authority = SqlDeviceAuthorityRepository(conn)
 
     @property
     def pending_events(self) -> list[ChangeEvent]:
