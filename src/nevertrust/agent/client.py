@@ -139,7 +139,14 @@ _REPORT_HINTS = {
     "and that no other agent uses this home",
     "report-signature-invalid": "device.key is not the key this device enrolled with: "
     "enrol again with `nevertrust agent enroll --force`",
+    "report-wrong-device": "the report names another device than state.json's: "
+    "enrol again with `nevertrust agent enroll --force`",
 }
+_GONE = (
+    "the server no longer knows this device (removed?): "
+    "enrol again with `nevertrust agent enroll --force`"
+)
+_GONE_CODES = ("device-not-enrolled", "unknown-device", "not-found")
 
 
 def _strings(value: Any, field: str) -> tuple[str, ...]:
@@ -253,11 +260,8 @@ class ServerClient:
         if response.status_code != 200:
             code, detail = _error_body(response)
             hint = _REPORT_HINTS.get(code)
-            if hint is None and response.status_code in (404, 410):
-                hint = (
-                    "the server no longer knows this device (removed?): "
-                    "enrol again with `nevertrust agent enroll --force`"
-                )
+            if hint is None and (code in _GONE_CODES or response.status_code in (404, 410)):
+                hint = _GONE
             message = f"the server refused the report ({response.status_code} {code}): {detail}"
             raise ReportRefused(
                 message + (f"; {hint}" if hint else ""),
