@@ -123,7 +123,7 @@ class ApplyService:
                         changes.append(f"group {group_spec.name}: removed {member}")
 
         listed = {app_spec.name for app_spec in doc.apps}
-        current_rules = {(r.app, r.group) for r in uow.rules.list()}
+        current_rules = {(r.app, r.group): r.require_compliant_device for r in uow.rules.list()}
         for ai, spec in enumerate(doc.apps):
             app = uow.apps.get_by_name(spec.name)
             if app is None:
@@ -163,11 +163,27 @@ class ApplyService:
                         "with 'nevertrust groups add'",
                         ("apps", ai, "allow", "groups", gi),
                     )
-                if (spec.name, group_name) not in current_rules:
+                device = spec.allow.needs_device(group_name)
+                current = current_rules.get((spec.name, group_name))
+                if current is None:
                     uow.rules.insert(
-                        app_id=app_id, group_id=group.id, origin=f"apply:{file}"[:64], now=now
+                        app_id=app_id,
+                        group_id=group.id,
+                        origin=f"apply:{file}"[:64],
+                        now=now,
+                        require_compliant_device=device,
                     )
-                    changes.append(f"app {spec.name}: allow group {group_name}")
+                    with_device = " with a compliant device" if device else ""
+                    changes.append(f"app {spec.name}: allow group {group_name}{with_device}")
+                elif current != device:
+                    uow.rules.set_require_compliant_device(
+                        app_id=app_id, group_id=group.id, value=device
+                    )
+                    changes.append(
+                        f"app {spec.name}: group {group_name} "
+                        + ("now needs" if device else "no longer needs")
+                        + " a compliant device"
+                    )
             for app_name, group_name in current_rules:
                 if app_name == spec.name and group_name not in wanted_groups:
                     group = uow.groups.get_by_name(group_name)

@@ -12,6 +12,9 @@ without guessing. The whole file is validated before anything is written.
         upstream: http://127.0.0.1:9001
         allow:
           groups: [engineering]    # the exact set of groups allowed
+          # optional: members also need a compliant device (docs/devices.md); true for
+          # every listed group, or the list of groups that need one
+          require_compliant_device: true
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nevertrust.apps.errors import ConfigFileError
 from nevertrust.apps.upstreams import validate_upstream
@@ -64,6 +67,8 @@ class GroupSpec(_Strict):
 
 class AllowSpec(_Strict):
     groups: tuple[str, ...] = ()
+    # Members also need a compliant device: every listed group (true) or the ones named.
+    require_compliant_device: bool | tuple[str, ...] = False
 
     @field_validator("groups")
     @classmethod
@@ -71,6 +76,22 @@ class AllowSpec(_Strict):
         for group in value:
             _name("group", group)
         return value
+
+    @model_validator(mode="after")
+    def _device_groups_are_allowed(self) -> AllowSpec:
+        if not isinstance(self.require_compliant_device, bool):
+            for group in self.require_compliant_device:
+                if group not in self.groups:
+                    raise ValueError(
+                        f"require_compliant_device names group {group!r}, which is not "
+                        "listed under groups"
+                    )
+        return self
+
+    def needs_device(self, group: str) -> bool:
+        """Whether the rule for ``group`` also requires a compliant device."""
+        flag = self.require_compliant_device
+        return flag if isinstance(flag, bool) else group in flag
 
 
 class AppSpec(_Strict):

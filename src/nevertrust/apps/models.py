@@ -26,6 +26,7 @@ class RuleRecord:
     app: str
     group: str
     origin: str
+    require_compliant_device: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,19 @@ class AppRepository(Protocol):
 class RuleRepository(Protocol):
     def list(self) -> Sequence[RuleRecord]: ...
 
-    def insert(self, *, app_id: int, group_id: int, origin: str, now: datetime) -> bool: ...
+    def insert(
+        self,
+        *,
+        app_id: int,
+        group_id: int,
+        origin: str,
+        now: datetime,
+        require_compliant_device: bool = False,
+    ) -> bool: ...
+
+    def set_require_compliant_device(self, *, app_id: int, group_id: int, value: bool) -> bool:
+        """Change an existing rule's device requirement; whether anything changed."""
+        ...
 
     def delete(self, *, app_id: int, group_id: int) -> bool: ...
 

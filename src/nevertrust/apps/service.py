@@ -103,31 +103,56 @@ class CatalogService:
             return uow.rules.list()
 
     def set_rule(
-        self, app: str, group: str, allowed: bool, *, actor: str, origin: str = "cli"
+        self,
+        app: str,
+        group: str,
+        allowed: bool,
+        *,
+        actor: str,
+        origin: str = "cli",
+        require_compliant_device: bool | None = None,
     ) -> bool:
-        """Allow (or stop allowing) ``group`` to use ``app``; returns whether it changed."""
+        """Allow (or stop allowing) ``group`` to use ``app``; returns whether it changed.
+
+        ``require_compliant_device`` also makes members of ``group`` need a compliant device
+        for ``app``; ``None`` keeps an existing rule's setting (off for a new rule), so
+        re-running ``apps allow`` without the flag never loosens a rule by accident.
+        """
         now = self._clock.now()
         with self._uow.write() as uow:
             app_record = self._require_app(uow, app)
             group_record = uow.groups.get_by_name(group)
             if group_record is None:
                 raise UnknownGroup(f"no group named {group!r}", name=group)
-            if allowed:
-                changed = uow.rules.insert(
-                    app_id=app_record.id, group_id=group_record.id, origin=origin, now=now
-                )
+            ids = {"app_id": app_record.id, "group_id": group_record.id}
+            device = require_compliant_device
+            action = Action.RULE_ADDED if allowed else Action.RULE_REMOVED
+            if not allowed:
+                changed = uow.rules.delete(**ids)
+            elif uow.rules.insert(
+                **ids, origin=origin, now=now, require_compliant_device=bool(device)
+            ):
+                changed = True
             else:
-                changed = uow.rules.delete(app_id=app_record.id, group_id=group_record.id)
+                action = Action.RULE_UPDATED
+                changed = device is not None and uow.rules.set_require_compliant_device(
+                    **ids, value=device
+                )
             if changed:
-                action = Action.RULE_ADDED if allowed else Action.RULE_REMOVED
-                self._audit(uow, action, actor=actor, target=f"app:{app}", group=group)
+                details: dict[str, object] = {"group": group}
+                if allowed:
+                    details["require_compliant_device"] = bool(device)
+                self._audit(uow, action, actor=actor, target=f"app:{app}", **details)
                 uow.changes.record(ChangeEvent(Topic.RULE, app), now=now)
             return changed
 
     def view(self) -> CatalogView:
         with self._uow.read() as uow:
             apps = [App(a.name, a.upstream, a.description, a.labels) for a in uow.apps.list()]
-            rules = [AccessRule(r.rule_id, r.app, r.group) for r in uow.rules.list()]
+            rules = [
+                AccessRule(r.rule_id, r.app, r.group, r.require_compliant_device)
+                for r in uow.rules.list()
+            ]
         return CatalogView(apps, rules)
 
     def config_versions(self, *, limit: int = 50) -> Sequence[ConfigVersion]:

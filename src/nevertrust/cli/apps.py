@@ -61,8 +61,11 @@ def list_(
         rules = svc.catalog.list_rules()
         urls = {a.name: svc.settings.app_url(a.name) for a in apps}
     allowed: dict[str, list[str]] = {}
+    device_groups: dict[str, list[str]] = {}
     for rule in rules:
         allowed.setdefault(rule.app, []).append(rule.group)
+        if rule.require_compliant_device:
+            device_groups.setdefault(rule.app, []).append(rule.group)
     if as_json:
         typer.echo(
             json.dumps(
@@ -72,6 +75,7 @@ def list_(
                         "url": urls[a.name],
                         "upstream": a.upstream,
                         "allowed_groups": allowed.get(a.name, []),
+                        "compliant_device_groups": device_groups.get(a.name, []),
                     }
                     for a in apps
                 ],
@@ -79,11 +83,12 @@ def list_(
             )
         )
         return
-    typer.echo(f"{'APP':<20} {'UPSTREAM':<36} ALLOWED GROUPS")
+    typer.echo(f"{'APP':<20} {'UPSTREAM':<36} ALLOWED GROUPS (* needs a compliant device)")
     for a in apps:
-        typer.echo(
-            f"{a.name:<20} {a.upstream:<36} {','.join(allowed.get(a.name, [])) or '(nobody)'}"
-        )
+        marked = [
+            g + ("*" if g in device_groups.get(a.name, []) else "") for g in allowed.get(a.name, [])
+        ]
+        typer.echo(f"{a.name:<20} {a.upstream:<36} {','.join(marked) or '(nobody)'}")
 
 
 @app.command("allow")
@@ -91,15 +96,30 @@ def allow(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="App name."),
     group: str = typer.Option(..., "--group", help="Group whose members may use the app."),
+    require_compliant_device: bool | None = typer.Option(
+        None,
+        "--require-compliant-device/--no-require-compliant-device",
+        help="Members also need an enrolled, compliant device (docs/devices.md). "
+        "Left out: an existing rule keeps its setting.",
+        show_default=False,
+    ),
 ) -> None:
-    """Let members of a group use an app."""
+    """Let members of a group use an app (from a compliant device, if required)."""
     with open_services(ctx) as svc:
-        changed = svc.catalog.set_rule(name, group, True, actor=actor())
+        changed = svc.catalog.set_rule(
+            name, group, True, actor=actor(), require_compliant_device=require_compliant_device
+        )
         svc.notify_server()
+        rule = next(
+            (r for r in svc.catalog.list_rules() if r.app == name and r.group == group), None
+        )
+    device = (
+        " from a compliant device" if rule is not None and rule.require_compliant_device else ""
+    )
     typer.echo(
-        f"group {group} may now use {name}"
+        f"group {group} may now use {name}{device}"
         if changed
-        else f"group {group} could already use {name}"
+        else f"group {group} could already use {name}{device}"
     )
 
 

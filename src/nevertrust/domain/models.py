@@ -46,11 +46,16 @@ class App:
 
 @dataclass(frozen=True, slots=True)
 class AccessRule:
-    """Members of ``group`` may use ``app``: the shorthand rule of ``apps allow``."""
+    """Members of ``group`` may use ``app``: the shorthand rule of ``apps allow``.
+
+    With ``require_compliant_device``, members of ``group`` also need a known, compliant
+    device for ``app`` (``apps allow --require-compliant-device``).
+    """
 
     rule_id: str
     app: str
     group: str
+    require_compliant_device: bool = False
 
 
 class RiskLevel(StrEnum):

@@ -56,7 +56,7 @@ def compose(conditions: tuple[Condition, ...]) -> Predicate:
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    rule_id: str  # "policy/rule", or "allow:app:group" for `apps allow` rules
+    rule_id: str  # "policy/rule", or "allow:app:group" for `apps allow` rules (both halves)
     effect: str  # allow | deny | step-up | require-device
     conditions: tuple[Condition, ...]
     step_up: StepUp | None = None
@@ -197,6 +197,10 @@ def compile_snapshot(
             if conditions is None:
                 conditions = cache[key] = (groups_condition(frozenset({rule.group})),)
             _add(enforced[rule.app], CompiledRule(rule.rule_id, "allow", conditions, None, True))
+            if rule.require_compliant_device:
+                # `apps allow --require-compliant-device`: the group's members also need a
+                # compliant device, even when another rule would let them in without one.
+                _add(enforced[rule.app], CompiledRule(rule.rule_id, "require-device", conditions))
     for policy in policies.policies if policies else []:
         if policy.mode == "disabled":
             continue

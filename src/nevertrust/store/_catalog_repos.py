@@ -103,15 +103,37 @@ class SqlRuleRepository:
 
     def list(self) -> Sequence[RuleRecord]:
         rows = self._conn.execute(
-            select(apps.c.name.label("app"), groups.c.name.label("group"), access_rules.c.origin)
+            select(
+                apps.c.name.label("app"),
+                groups.c.name.label("group"),
+                access_rules.c.origin,
+                access_rules.c.require_compliant_device,
+            )
             .select_from(access_rules)
             .join(apps, apps.c.id == access_rules.c.app_id)
             .join(groups, groups.c.id == access_rules.c.group_id)
             .order_by(apps.c.name, groups.c.name)
         )
-        return [RuleRecord(rule_id_for(r.app, r.group), r.app, r.group, r.origin) for r in rows]
+        return [
+            RuleRecord(
+                rule_id_for(r.app, r.group),
+                r.app,
+                r.group,
+                r.origin,
+                bool(r.require_compliant_device),
+            )
+            for r in rows
+        ]
 
-    def insert(self, *, app_id: int, group_id: int, origin: str, now: datetime) -> bool:
+    def insert(
+        self,
+        *,
+        app_id: int,
+        group_id: int,
+        origin: str,
+        now: datetime,
+        require_compliant_device: bool = False,
+    ) -> bool:
         exists = self._conn.execute(
             select(access_rules.c.id).where(
                 and_(access_rules.c.app_id == app_id, access_rules.c.group_id == group_id)
@@ -121,10 +143,26 @@ class SqlRuleRepository:
             return False
         self._conn.execute(
             insert(access_rules).values(
-                app_id=app_id, group_id=group_id, origin=origin, created_at=now
+                app_id=app_id,
+                group_id=group_id,
+                origin=origin,
+                created_at=now,
+                require_compliant_device=require_compliant_device,
             )
         )
         return True
+
+    def set_require_compliant_device(self, *, app_id: int, group_id: int, value: bool) -> bool:
+        result = self._conn.execute(
+            update(access_rules)
+            .where(
+                access_rules.c.app_id == app_id,
+                access_rules.c.group_id == group_id,
+                access_rules.c.require_compliant_device != value,
+            )
+            .values(require_compliant_device=value)
+        )
+        return result.rowcount > 0
 
     def delete(self, *, app_id: int, group_id: int) -> bool:
         result = self._conn.execute(

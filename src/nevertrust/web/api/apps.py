@@ -19,6 +19,8 @@ class AppOut(BaseModel):
     description: str
     url: str
     allowed_groups: list[str]
+    # Allowed groups whose members also need a compliant device for this app.
+    compliant_device_groups: list[str] = Field(default_factory=list)
 
 
 class AppIn(BaseModel):
@@ -29,6 +31,11 @@ class AppIn(BaseModel):
 
 class RuleIn(BaseModel):
     group: str = Field(min_length=1, max_length=64)
+    require_compliant_device: bool | None = Field(
+        default=None,
+        description="Members also need a compliant device; null or absent keeps an existing "
+        "rule's setting (off for a new rule).",
+    )
 
 
 class Changed(BaseModel):
@@ -42,8 +49,11 @@ class ApplyOut(BaseModel):
 
 def _apps(svc: Services) -> list[AppOut]:
     allowed: dict[str, list[str]] = {}
+    device: dict[str, list[str]] = {}
     for rule in svc.catalog.list_rules():
         allowed.setdefault(rule.app, []).append(rule.group)
+        if rule.require_compliant_device:
+            device.setdefault(rule.app, []).append(rule.group)
     return [
         AppOut(
             name=a.name,
@@ -51,6 +61,7 @@ def _apps(svc: Services) -> list[AppOut]:
             description=a.description,
             url=svc.settings.app_url(a.name),
             allowed_groups=allowed.get(a.name, []),
+            compliant_device_groups=device.get(a.name, []),
         )
         for a in svc.catalog.list_apps()
     ]
@@ -86,7 +97,14 @@ def allow(
     admin: Admin = Depends(current_admin),
 ) -> Changed:
     return Changed(
-        changed=svc.catalog.set_rule(name, body.group, True, actor=admin.actor, origin="api")
+        changed=svc.catalog.set_rule(
+            name,
+            body.group,
+            True,
+            actor=admin.actor,
+            origin="api",
+            require_compliant_device=body.require_compliant_device,
+        )
     )
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from nevertrust.apps import RuleRecord
 from nevertrust.errors import NeverTrustError
 from nevertrust.web.portal import console_policies
 from nevertrust.web.portal._context import PortalContext, SignedIn
@@ -35,9 +36,9 @@ def routes(ctx: PortalContext) -> list[Route]:
         groups = await run_in_threadpool(services.directory.list_groups)
         apps = await run_in_threadpool(services.catalog.list_apps)
         rules = await run_in_threadpool(services.catalog.list_rules)
-        allowed: dict[str, list[str]] = {}
+        allowed: dict[str, list[RuleRecord]] = {}
         for rule in rules:
-            allowed.setdefault(rule.app, []).append(rule.group)
+            allowed.setdefault(rule.app, []).append(rule)
         return ctx.render(
             request,
             "console/overview.html",
