@@ -17,8 +17,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,15 +51,23 @@ class Platform:
     stderr_path: Path
     process: subprocess.Popen[bytes] | None = None
     browsers: list[Browser] = field(default_factory=list)
+    # Where users reach the platform when a proxy stands in front of it (NeverTrust runs
+    # with NEVERTRUST_PUBLIC_PORT set to it); None: users talk to ``port`` directly.
+    public_port: int | None = None
 
     # Addresses
 
     @property
+    def user_port(self) -> int:
+        """The port browsers and the portal's links use: the proxy's, if there is one."""
+        return self.public_port or self.port
+
+    @property
     def portal(self) -> str:
-        return f"http://auth.localhost:{self.port}"
+        return f"http://auth.localhost:{self.user_port}"
 
     def app_url(self, name: str) -> str:
-        return f"http://{name}.localhost:{self.port}"
+        return f"http://{name}.localhost:{self.user_port}"
 
     @property
     def database(self) -> Path:
@@ -83,7 +91,7 @@ class Platform:
     # Clients
 
     def browser(self) -> Browser:
-        b = Browser(self.port)
+        b = Browser(self.user_port)
         self.browsers.append(b)
         return b
 
@@ -207,6 +215,28 @@ class Platform:
             )
 
 
+# Where a test's failure report finds more to show: callables returning (title, text),
+# e.g. a proxy's error log. Tests register them through ``diagnose``.
+DIAGNOSTICS = pytest.StashKey[list[Callable[[], tuple[str, str]]]]()
+
+
+def diagnose(item: pytest.Item, source: Callable[[], tuple[str, str]]) -> None:
+    """Show ``source()`` (title, text) under a failure of ``item``."""
+    item.stash.setdefault(DIAGNOSTICS, []).append(source)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for source in item.stash.get(DIAGNOSTICS, []):
+            title, text = source()
+            report.sections.append((title, text))
+    return report
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Each e2e test starts a server and runs the CLI (a fresh Python process) several times;
     # on a loaded two-core CI machine that can outlast the suite's default 120 s timeout.
@@ -216,29 +246,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(300))
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    """``nevertrust up`` on a fresh home and free ports; stopped (and checked) afterwards."""
+def new_platform(
+    directory: Path, *, public_port: int | None = None, env: Mapping[str, str] | None = None
+) -> Platform:
+    """A ``Platform`` (not started) with its home under ``directory`` and free ports.
+
+    ``public_port``: a proxy in front listens there (NeverTrust's links name it, through
+    NEVERTRUST_PUBLIC_PORT); ``env``: more settings, e.g. NEVERTRUST_GATEWAY__... values.
+    """
     port = free_port()
     demo_port = free_port()
     while demo_port == port:
         demo_port = free_port()
-    home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEVERTRUST_")}
-    env.update(
+    home = directory / "home"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEVERTRUST_")}
+    environment.update(
         NEVERTRUST_HOME=str(home),
         NEVERTRUST_PORT=str(port),
         NEVERTRUST_DEMO_PORT=str(demo_port),
         NO_COLOR="1",
     )
-    nt = Platform(
+    if public_port is not None:
+        environment["NEVERTRUST_PUBLIC_PORT"] = str(public_port)
+    environment.update(env or {})
+    return Platform(
         port=port,
         demo_port=demo_port,
         home=home,
-        env=env,
-        stdout_path=tmp_path / "server.out",
-        stderr_path=tmp_path / "server.err",
+        env=environment,
+        stdout_path=directory / "server.out",
+        stderr_path=directory / "server.err",
+        public_port=public_port,
     )
+
+
+@contextmanager
+def running(nt: Platform) -> Iterator[Platform]:
+    """Start ``nt``; afterwards close its browsers and stop it (checked)."""
     nt.start()
     try:
         yield nt
@@ -246,3 +290,10 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
         for b in nt.browsers:
             b.close()
         nt.stop()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    """``nevertrust up`` on a fresh home and free ports; stopped (and checked) afterwards."""
+    with running(new_platform(tmp_path)) as nt:
+        yield nt
