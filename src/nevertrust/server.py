@@ -127,6 +127,8 @@ class Runtime:
             portal=portal,
             gateway=self.gateway,
             forward_auth=self.forward_auth,
+            trusted_proxies=gateway_settings.trusted_proxies,
+            forward_auth_on_main_port=gateway_settings.forward_auth_on_main_port,
             on_startup=self.start,
             on_shutdown=self.stop,
         )
@@ -202,12 +204,10 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def uvicorn_config(
-    app: object, *, host: str, port: int, trusted_proxies: list[str] | None = None
-) -> uvicorn.Config:
-    # X-Forwarded-For/-Proto are believed only from the configured proxies (uvicorn takes
-    # the rightmost address that is not one of them); X-Forwarded-Host never is: the Host
-    # header alone picks the app.
+def uvicorn_config(app: object, *, host: str, port: int) -> uvicorn.Config:
+    # uvicorn's proxy-headers rewriting stays off: HostRouter applies it (for the configured
+    # trusted proxies) to everything but the forward-auth endpoints, whose peer check must
+    # see the real socket peer. X-Forwarded-Host is never believed: Host alone picks the app.
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -215,8 +215,7 @@ def uvicorn_config(
         lifespan="on",
         access_log=False,
         server_header=False,
-        proxy_headers=bool(trusted_proxies),
-        forwarded_allow_ips=trusted_proxies or None,
+        proxy_headers=False,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
@@ -239,14 +238,7 @@ async def serve(services: Services, *, demo_port: int | None = None) -> None:
     """Serve the platform (and, for ``nevertrust up``, the whoami demo upstream)."""
     settings = services.settings
     runtime = Runtime(services)
-    main = uvicorn.Server(
-        uvicorn_config(
-            runtime.asgi,
-            host=settings.bind,
-            port=settings.port,
-            trusted_proxies=settings.gateway.trusted_proxies,
-        )
-    )
+    main = uvicorn.Server(uvicorn_config(runtime.asgi, host=settings.bind, port=settings.port))
     if demo_port is None:
         await main.serve()
         return

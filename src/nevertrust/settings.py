@@ -65,6 +65,12 @@ class GatewaySettings(BaseModel):
         description="Addresses or networks allowed to call the forward-auth endpoints; their "
         "X-Forwarded-* / X-Original-* headers describe the request to decide.",
     )
+    forward_auth_on_main_port: bool = Field(
+        default=True,
+        description="Also answer forward-auth on the main port. Turn off when proxies use "
+        "`forward_auth_port`, so a client reaching the main port through a proxy route "
+        "cannot ask questions of its own.",
+    )
     forward_auth_port: int = Field(
         default=0,
         ge=0,

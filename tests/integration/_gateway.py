@@ -76,14 +76,7 @@ async def platform(svc: Services) -> AsyncIterator[tuple[Runtime, int]]:
     """The platform as ``nevertrust server`` runs it (the same uvicorn configuration)."""
     runtime = Runtime(svc)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn_config(
-            runtime.asgi,
-            host="127.0.0.1",
-            port=port,
-            trusted_proxies=svc.settings.gateway.trusted_proxies,
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(runtime.asgi, host="127.0.0.1", port=port))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

@@ -268,3 +268,14 @@ async def test_a_session_store_outage_fails_closed_at_every_door(svc: Services) 
     assert (nginx.status_code, nginx.headers["x-nevertrust-reason"]) == (403, "unavailable")
     assert proxied.status_code == 503
     assert "cannot be checked right now" in proxied.text
+
+
+async def test_the_main_port_can_stop_answering_forward_auth(svc: Services) -> None:
+    svc.settings.gateway.forward_auth_on_main_port = False
+    token = app_token(svc, "alice")
+    async with serving(svc) as (_, client):
+        response = await client.get(
+            "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
+        )
+    assert response.status_code == 404
+    assert "x-nevertrust-user" not in response.headers

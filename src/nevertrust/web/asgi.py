@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
 from nevertrust.gateway import Gateway
 from nevertrust.gateway.forward_auth import PREFIX as FORWARD_AUTH_PREFIX
 from nevertrust.gateway.forward_auth import ForwardAuth
@@ -25,6 +27,8 @@ class HostRouter:
         portal: ASGIApp,
         gateway: Gateway,
         forward_auth: ForwardAuth,
+        trusted_proxies: list[str] | None = None,
+        forward_auth_on_main_port: bool = True,
         on_startup: Callable[[], Awaitable[None]],
         on_shutdown: Callable[[], Awaitable[None]],
     ) -> None:
@@ -33,17 +37,37 @@ class HostRouter:
         self._portal = portal
         self._gateway = gateway
         self._forward_auth = forward_auth
+        self._forward_auth_here = forward_auth_on_main_port
+        # Client addresses from X-Forwarded-For/-Proto of trusted proxies (uvicorn's own
+        # rightmost-untrusted handling), for everything except the forward-auth endpoints:
+        # there the question is who is *asking*, which is the socket peer, never a header.
+        self._routed: ASGIApp = self._route
+        if trusted_proxies:
+            self._routed = ProxyHeadersMiddleware(  # type: ignore[assignment]
+                self._route,  # type: ignore[arg-type]
+                trusted_hosts=trusted_proxies,
+            )
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            if scope["path"].startswith(FORWARD_AUTH_PREFIX):
+        if kind == "http" and scope["path"].startswith(FORWARD_AUTH_PREFIX):
+            if self._forward_auth_here:
                 # Proxies ask on whatever Host they were configured with; the question is
                 # in the forwarded headers (only trusted peers may ask, see ForwardAuth).
                 await self._forward_auth(scope, receive, send)
-                return
+            else:
+                await send_html(send, 404, render_page(status=404, title="Not found", message=""))
+            return
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self._routed(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
             host = _single_host(scope)
             if host is None:
                 await send_html(
@@ -73,8 +97,6 @@ class HostRouter:
                     links=[("Portal", self._portal_url + "/")],
                 ),
             )
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
         elif kind == "websocket":
             host = _single_host(scope)
             app_name = self._gateway.app_name_for(host) if host else None
