@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Iterator
+from datetime import timedelta
 
 import uvicorn
 
@@ -25,6 +27,7 @@ from nevertrust.gateway import (
 )
 from nevertrust.gateway.access import AccessChecker
 from nevertrust.gateway.authz_server import AuthzServer
+from nevertrust.gateway.devices import DeviceDirectory
 from nevertrust.gateway.forward_auth import ForwardAuth
 from nevertrust.gateway.live import LiveConnections
 from nevertrust.pdp import PolicyDocument
@@ -84,6 +87,12 @@ class Runtime:
             secure_cookies=settings.public_scheme == "https",
             app_url=settings.app_url,
         )
+        # Devices: who owns which certificate and in what state, rebuilt on device events.
+        self.devices = DeviceDirectory(
+            services.devices.gateway_view,
+            stale_after=timedelta(hours=settings.devices.stale_after_hours),
+        )
+        services.bus.subscribe(self.devices.on_event)
         self.access = AccessChecker(
             snapshots=self.snapshots,
             sessions=self.sessions,
@@ -93,6 +102,7 @@ class Runtime:
             clock=services.clock,
             activity=self.activity,
             app_url=settings.app_url,
+            devices=self.devices,
         )
         # Open websockets and tunnels are re-decided on every change, after the caches
         # above have dropped what the change touched.
@@ -148,6 +158,8 @@ class Runtime:
         self.watcher.start_position()
         if not self.snapshots.rebuild():
             raise RuntimeError("could not build the initial policy snapshot")
+        if not self.devices.reload():
+            raise RuntimeError("could not load the device directory")
         self.services.audit.start()
         await self.control.start()
         self._tasks.append(asyncio.create_task(self.watcher.run(), name="change-feed"))
@@ -234,24 +246,61 @@ def run(services: Services, *, demo_port: int | None = None) -> None:
         uvloop.run(serve(services, demo_port=demo_port))
 
 
+def mtls_config(runtime: Runtime) -> uvicorn.Config:
+    """The HTTPS listener that asks for device certificates (``gateway.mtls_port``).
+
+    Same app as the main port; TLS with a server certificate from the device CA (devices
+    trust it through the CA certificate they got at enrolment) and client certificates
+    optional but, when sent, verified by the handshake against the device CA. The
+    protocol subclasses hand the verified device to the gateway.
+    """
+    from nevertrust.gateway.mtls import MtlsHttpProtocol, MtlsWebSocketProtocol
+
+    settings = runtime.services.settings
+    ca = runtime.services.devices.ca()
+    names = [settings.portal_host, f"*.{settings.base_domain}", "127.0.0.1"]
+    names += [settings.app_host(a.name) for a in runtime.services.catalog.view().apps]
+    cert_pem, key_pem = ca.server_certificate(names)
+    folder = settings.home / "run" / "mtls"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files = {"server.pem": cert_pem, "server.key": key_pem, "devices-ca.pem": ca.certificate_pem}
+    for name, text in files.items():
+        path = folder / name
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(text)
+    config = uvicorn_config(runtime.asgi, host=settings.bind, port=settings.gateway.mtls_port)
+    config.lifespan = "off"  # the main server runs the runtime's start and stop
+    config.ssl_certfile = str(folder / "server.pem")
+    config.ssl_keyfile = str(folder / "server.key")
+    config.ssl_ca_certs = str(folder / "devices-ca.pem")
+    config.ssl_cert_reqs = ssl.CERT_OPTIONAL
+    config.http = MtlsHttpProtocol
+    config.ws = MtlsWebSocketProtocol
+    return config
+
+
 async def serve(services: Services, *, demo_port: int | None = None) -> None:
     """Serve the platform (and, for ``nevertrust up``, the whoami demo upstream)."""
     settings = services.settings
     runtime = Runtime(services)
     main = uvicorn.Server(uvicorn_config(runtime.asgi, host=settings.bind, port=settings.port))
-    if demo_port is None:
-        await main.serve()
-        return
-    whoami = WhoAmI(
-        jwks_url=f"http://127.0.0.1:{settings.port}/.well-known/jwks.json",
-        jwks_host=settings.portal_host,
-        expected_issuer=settings.portal_url,
-        expected_audience=settings.app_url("whoami"),
-    )
-    demo = _QuietServer(uvicorn_config(whoami, host="127.0.0.1", port=demo_port))
-    demo_task = asyncio.create_task(demo.serve())
+    extra: list[_QuietServer] = []
+    if settings.gateway.mtls_port:
+        extra.append(_QuietServer(await asyncio.to_thread(mtls_config, runtime)))
+    if demo_port is not None:
+        whoami = WhoAmI(
+            jwks_url=f"http://127.0.0.1:{settings.port}/.well-known/jwks.json",
+            jwks_host=settings.portal_host,
+            expected_issuer=settings.portal_url,
+            expected_audience=settings.app_url("whoami"),
+        )
+        extra.append(_QuietServer(uvicorn_config(whoami, host="127.0.0.1", port=demo_port)))
+    tasks = [asyncio.create_task(server.serve()) for server in extra]
     try:
         await main.serve()
     finally:
-        demo.should_exit = True
-        await demo_task
+        for server in extra:
+            server.should_exit = True
+        for task in tasks:
+            await task

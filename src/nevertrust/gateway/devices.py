@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from nevertrust.bus.events import ChangeEvent, Topic
+from nevertrust.devices.models import DeviceView
 from nevertrust.domain import DeviceState
 from nevertrust.gateway.client_certs import ClientDevice
 
@@ -47,9 +48,7 @@ class DeviceFacts:
         self.stale = stale  # afterwards: never compliant
 
 
-# Anything with these attributes (devices.models.DeviceView); the gateway does not import
-# the devices service package.
-DeviceSource = Callable[[], Iterable[object]]
+DeviceSource = Callable[[], Iterable[DeviceView]]
 
 
 class DeviceDirectory:
@@ -97,18 +96,18 @@ class DeviceDirectory:
         return facts.fresh
 
 
-def _facts(view: object) -> tuple[str, DeviceFacts]:
-    device_id: str = view.device_id  # type: ignore[attr-defined]
-    platform: str = view.platform  # type: ignore[attr-defined]
-    managed: bool = view.managed  # type: ignore[attr-defined]
-    posture: Mapping[str, object] = view.posture or {}  # type: ignore[attr-defined]
-    compliant = view.state == "compliant"  # type: ignore[attr-defined]
-    fresh = DeviceState(device_id, compliant, managed, platform, posture)
-    stale = fresh if not compliant else DeviceState(device_id, False, managed, platform, posture)
-    return device_id, DeviceFacts(
-        user_id=view.user_id,  # type: ignore[attr-defined]
-        serial=view.certificate_serial.lower(),  # type: ignore[attr-defined]
-        last_report_at=view.last_report_at,  # type: ignore[attr-defined]
+def _facts(view: DeviceView) -> tuple[str, DeviceFacts]:
+    compliant = view.state == "compliant"
+    fresh = DeviceState(view.device_id, compliant, view.managed, view.platform, view.posture)
+    stale = (
+        fresh
+        if not compliant
+        else DeviceState(view.device_id, False, view.managed, view.platform, view.posture)
+    )
+    return view.device_id, DeviceFacts(
+        user_id=view.user_id,
+        serial=view.certificate_serial.lower(),
+        last_report_at=view.last_report_at,
         fresh=fresh,
         stale=stale,
     )

@@ -20,7 +20,7 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from nevertrust.gateway.client_certs import SCOPE_KEY, peer_device
 
@@ -40,10 +40,10 @@ class MtlsHttpProtocol(HttpToolsProtocol):
         scope["extensions"] = {"tls": self._nt_tls}
 
 
-class MtlsWebSocketProtocol(WebSocketProtocol):
+class MtlsWebSocketProtocol(WebSocketsSansIOProtocol):
     _nt_tls: dict[str, Any]
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._nt_tls = {SCOPE_KEY: peer_device(transport)}
 
