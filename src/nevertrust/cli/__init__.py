@@ -12,6 +12,7 @@ from nevertrust.cli import (
     apps,
     audit,
     bans,
+    devices,
     groups,
     mfa,
     policy,
@@ -54,6 +55,7 @@ app.add_typer(apps.app, name="apps")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.sessions_app, name="sessions")
 app.add_typer(bans.app, name="bans")
+app.add_typer(devices.app, name="devices")
 app.add_typer(policy.app, name="policy")
 app.add_typer(service_accounts.app, name="service-accounts")
 app.add_typer(report_cli.app, name="report")

@@ -7,6 +7,7 @@ import json
 import typer
 
 from nevertrust.cli._context import open_services
+from nevertrust.devices import DeviceInventory
 from nevertrust.identity import IdentityReport
 from nevertrust.identity.reports import DEFAULT_INACTIVE_DAYS
 
@@ -43,6 +44,37 @@ def _print(report: IdentityReport) -> None:
     echo("  service accounts with stale keys:")
     for s in report.service_accounts_with_stale_keys:
         echo(f"    {s.name} (keys {', '.join(s.prefixes)}; owner {s.owner or '-'})")
+
+
+def _print_devices(report: DeviceInventory) -> None:
+    echo = typer.echo
+    echo(f"Device inventory, {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    echo(f"  enrolled devices:   {report.total}")
+    for state, count in report.by_state.items():
+        echo(f"  {state + ':':<19} {count}")
+    echo(f"  share compliant:    {_percent(report.compliant_percent)}")
+    platforms = ", ".join(f"{k} {v}" for k, v in report.by_platform.items())
+    echo(f"  by platform:        {platforms}")
+    owned = ", ".join(f"{k} {v}" for k, v in report.by_ownership.items())
+    echo(f"  by ownership:       {owned}")
+    echo(f"  silent for {report.stale_after_hours}+ hours:")
+    for s in report.stale:
+        last = f"last report {s.last_report_at:%Y-%m-%d}" if s.last_report_at else "never reported"
+        echo(f"    {s.device_id} {s.name} ({s.owner}; {last}, {s.days_silent} days)")
+
+
+@app.command("devices")
+def devices(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (stable field names)."),
+) -> None:
+    """Devices per state, % compliant, devices that stopped reporting."""
+    with open_services(ctx) as svc:
+        report = svc.devices.inventory()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_devices(report)
 
 
 @app.command("identity")

@@ -6,7 +6,17 @@ from fastapi import FastAPI
 
 from nevertrust import __version__
 from nevertrust.app import Services
-from nevertrust.web.api import apps, audit, bans, mfa, policies, reports, service_accounts, users
+from nevertrust.web.api import (
+    apps,
+    audit,
+    bans,
+    devices,
+    mfa,
+    policies,
+    reports,
+    service_accounts,
+    users,
+)
 from nevertrust.web.errors import install_error_handlers
 
 __all__ = ["build_api"]
@@ -29,5 +39,6 @@ def build_api(services: Services) -> FastAPI:
     api.include_router(policies.router)
     api.include_router(service_accounts.router)
     api.include_router(reports.router)
+    api.include_router(devices.router)
     install_error_handlers(api)
     return api

@@ -13,6 +13,7 @@ from nevertrust.web.portal import (
     auth_pages,
     console,
     console_bans,
+    console_devices,
     console_identity,
     console_sessions,
     home,
@@ -38,6 +39,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
             *console_bans.routes(ctx),
             *console_sessions.routes(ctx),
             *console_identity.routes(ctx),
+            *console_devices.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
         ]

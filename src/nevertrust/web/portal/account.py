@@ -1,4 +1,4 @@
-"""/account: a signed-in person's own second factors and sessions.
+"""/account: a signed-in person's own second factors, sessions and devices.
 
 Every change is a CSRF-checked POST answered with a redirect (so a reload repeats
 nothing), except new recovery codes: those exist only in that one response.
@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from nevertrust.errors import NeverTrustError
 from nevertrust.identity import InvalidOtp, SessionKind, SessionRecord, TotpAlreadyEnrolled
+from nevertrust.web.portal import account_devices
 from nevertrust.web.portal._context import SESSION_COOKIE, PortalContext, SignedIn
 from nevertrust.web.portal.webauthn_routes import passkeys_context
 
@@ -65,6 +66,7 @@ def routes(ctx: PortalContext) -> list[Route]:
             # From the database, not the URL: a group of theirs requires a second factor.
             "must_enrol": services.auth.must_enrol_mfa(me.user),
             **passkeys_context(ctx, me),
+            **account_devices.devices_context(ctx, me),
         }
 
     async def show(
@@ -192,4 +194,5 @@ def routes(ctx: PortalContext) -> list[Route]:
         Route("/account/totp/remove", totp_remove, methods=["POST"]),
         Route("/account/recovery-codes", recovery_codes, methods=["POST"]),
         Route("/account/sessions/revoke", revoke_session, methods=["POST"]),
+        *account_devices.routes(ctx),
     ]
