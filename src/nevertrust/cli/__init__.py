@@ -12,6 +12,7 @@ from nevertrust.cli import (
     apps,
     audit,
     bans,
+    connect,
     devices,
     groups,
     mfa,
@@ -48,6 +49,7 @@ def _root(
 app.command("up")(serve.up)
 app.command("server")(serve.server)
 app.command("apply")(apps.apply_command)
+app.command("connect")(connect.connect)
 app.add_typer(users.app, name="users")
 app.add_typer(groups.app, name="groups")
 app.add_typer(mfa.app, name="mfa")

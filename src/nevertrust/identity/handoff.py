@@ -48,6 +48,41 @@ class HandoffService:
             )
         return code
 
+    def issue_for_app_session(self, app_session_hash: str, *, app_name: str, state: str) -> str:
+        """A one-time code for another client of the person behind an app session (the
+        ``nevertrust connect`` command line), redeemed like any code with ``state``.
+
+        The code is bound to the *portal* session that app session descends from, so what
+        it is exchanged for is a new child of that portal session: signing out or revoking
+        the portal session ends it too. Only a live app session of this app may ask.
+        """
+        now = self._clock.now()
+        code = new_token()
+        with self._uow.write() as uow:
+            app_session = uow.sessions.get(app_session_hash)
+            if (
+                app_session is None
+                or app_session.kind is not SessionKind.APP
+                or app_session.app_name != app_name
+                or app_session.parent_hash is None
+                or not self._sessions.alive(app_session, now)
+            ):
+                raise InvalidHandoff("the app session has ended: sign in again")
+            parent = uow.sessions.get(app_session.parent_hash)
+            if parent is None or not self._sessions.alive(parent, now):
+                raise InvalidHandoff("the portal session has ended")
+            uow.handoffs.insert(
+                HandoffRecord(
+                    code_hash=hash_token(code),
+                    session_hash=parent.id_hash,
+                    app_name=app_name,
+                    target="/",
+                    state_hash=hash_token(state),
+                    expires_at=now + self._handoff_ttl,
+                )
+            )
+        return code
+
     def redeem(
         self, code: str, *, app_name: str, state: str, source_ip: str, user_agent: str
     ) -> tuple[str, SessionRecord, str]:
