@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import html
 import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,10 +47,9 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from _common import loadavg, machine, terminate_on_sigterm, write_results
+from _platform import BASE_DOMAIN, LOOPBACK, die_with_parent, free_ports, nevertrust_exe, tail
 
 BENCH_DIR = Path(__file__).resolve().parent
-LOOPBACK = "127.0.0.1"
-BASE_DOMAIN = "localhost"
 APP = "whoami"
 ADMIN, VICTIM = "operator", "victim"
 PASSWORD = "bench-password-not-secret"
@@ -61,40 +57,6 @@ GOAL_P99_MS = 100.0
 
 
 # Processes
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM if the bench dies without cleaning up (Linux)."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _nevertrust_exe() -> str:
-    beside = Path(sys.executable).parent / "nevertrust"
-    found = str(beside) if beside.exists() else shutil.which("nevertrust")
-    if found is None:
-        raise RuntimeError("cannot find the nevertrust command (run with .venv/bin/python)")
-    return found
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind((LOOPBACK, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @dataclass
@@ -108,12 +70,12 @@ class Replica:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [_nevertrust_exe(), "up"],
+                [nevertrust_exe(), "up"],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + 60
         with httpx.Client(trust_env=False, timeout=2) as client:
@@ -132,7 +94,7 @@ class Replica:
 
     @property
     def tail(self) -> str:
-        return _tail(self.log)
+        return tail(self.log)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -162,7 +124,7 @@ class Cluster:
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(
-            [_nevertrust_exe(), *args],
+            [nevertrust_exe(), *args],
             env=self.cli_env,
             input=stdin,
             capture_output=True,
@@ -181,7 +143,7 @@ class Cluster:
 
 def _cluster(tmp: Path, database_url: str, redis_url: str) -> Cluster:
     tmp.mkdir(parents=True, exist_ok=True)
-    public_port, port_a, port_b, demo_a, demo_b = _free_ports(5)
+    public_port, port_a, port_b, demo_a, demo_b = free_ports(5)
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEVERTRUST_")}
     shared = {
         "NEVERTRUST_DATABASE_URL": database_url,
