@@ -56,6 +56,11 @@ class Action(StrEnum):
     RULE_UPDATED = "catalog:rule:updated"  # details: require_compliant_device true/false
     CONFIG_APPLIED = "catalog:config:applied"
     POLICY_APPLIED = "pdp:policy:applied"
+    # Assertion signing keys (target signing-key:KID; rotation details name the keys it
+    # replaced and when they leave the JWKS)
+    SIGNING_KEY_CREATED = "gateway:signing-key:created"  # the first key of a new home
+    SIGNING_KEY_ROTATED = "gateway:signing-key:rotated"
+    SIGNING_KEY_RETIRED = "gateway:signing-key:retired"  # removed from the JWKS at once
     # Device trust (target device:ID; details carry states and reasons, never key material)
     DEVICE_TOKEN_CREATED = "devices:token:created"  # noqa: S105 - target user:NAME
     DEVICE_ENROLLED = "devices:device:enrolled"

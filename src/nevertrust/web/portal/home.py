@@ -112,6 +112,11 @@ def routes(ctx: PortalContext) -> list[Route]:
 
     async def jwks(request: Request) -> Response:
         keys = await run_in_threadpool(services.keys.jwks)
+        # Verifiers and caches may keep this document 5 minutes. That bounds how long a
+        # key removed with `signing-keys retire` stays trusted, and it is well below the
+        # rotation overlap (60 minutes by default): by the time a replaced key leaves the
+        # JWKS, every copy still in use was fetched after the rotation, so it already
+        # lists the new key, even at verifiers that only refetch when their copy expires.
         return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
 
     async def healthz(request: Request) -> Response:
