@@ -19,6 +19,7 @@ from nevertrust.cli import (
     policy,
     serve,
     service_accounts,
+    signing_keys,
     users,
 )
 from nevertrust.cli import report as report_cli
@@ -60,6 +61,7 @@ app.add_typer(bans.app, name="bans")
 app.add_typer(devices.app, name="devices")
 app.add_typer(policy.app, name="policy")
 app.add_typer(service_accounts.app, name="service-accounts")
+app.add_typer(signing_keys.app, name="signing-keys")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(serve.config_app, name="config")
 app.add_typer(agent.app, name="agent")

@@ -15,6 +15,7 @@ from nevertrust.web.api import (
     policies,
     reports,
     service_accounts,
+    signing_keys,
     users,
 )
 from nevertrust.web.errors import install_error_handlers
@@ -40,5 +41,6 @@ def build_api(services: Services) -> FastAPI:
     api.include_router(service_accounts.router)
     api.include_router(reports.router)
     api.include_router(devices.router)
+    api.include_router(signing_keys.router)
     install_error_handlers(api)
     return api

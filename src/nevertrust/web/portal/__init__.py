@@ -15,6 +15,7 @@ from nevertrust.web.portal import (
     console_bans,
     console_devices,
     console_identity,
+    console_keys,
     console_sessions,
     home,
     mfa_pages,
@@ -40,6 +41,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
             *console_sessions.routes(ctx),
             *console_identity.routes(ctx),
             *console_devices.routes(ctx),
+            *console_keys.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
         ]
