@@ -108,8 +108,9 @@ async def test_signed_reports_are_accepted_and_forged_stale_and_replayed_ones_re
     for code, jws in refused.items():
         response = await report(admin, soft, jws)
         assert (response.status_code, response.json()["error"]) == (401, code), code
-    malformed = await report(admin, soft, "this is not a JWS")
-    assert (malformed.status_code, malformed.json()["error"]) == (400, "report-malformed")
+    for body in ("this is not a JWS", "x" * 100_000):
+        malformed = await report(admin, soft, body)
+        assert (malformed.status_code, malformed.json()["error"]) == (400, "report-malformed")
     assert db_state(svc) == before
 
 

@@ -170,6 +170,8 @@ class SqlDeviceTokenRepository:
         )
 
     def redeem(self, token_hash: str, *, now: datetime) -> int | None:
+        # Looked up by the SHA-256 of what the caller sent, never compared in clear: how long
+        # the index lookup takes tells about the hash of the guess, not about any token.
         # DELETE ... RETURNING would do it in one statement; SELECT then a DELETE that must
         # remove exactly that row is as atomic (the DELETE decides) and portable.
         row = self._conn.execute(

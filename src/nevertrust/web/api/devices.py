@@ -109,9 +109,11 @@ def enrol(body: EnrolIn, request: Request, svc: Services = Depends(services)) ->
 @router.post("/devices/{device_id}/reports", response_model=ReportOut)
 async def report(device_id: str, request: Request, svc: Services = Depends(services)) -> ReportOut:
     """A signed posture report: the body is the compact JWS itself (ES256, device key)."""
-    raw = await request.body()
-    if len(raw) > MAX_REPORT_BYTES:
-        raise ReportMalformed(f"the report is larger than {MAX_REPORT_BYTES} bytes")
+    raw = b""
+    async for chunk in request.stream():  # read no further than a report can be
+        raw += chunk
+        if len(raw) > MAX_REPORT_BYTES:
+            raise ReportMalformed(f"the report is larger than {MAX_REPORT_BYTES} bytes")
     try:
         text = raw.decode("ascii").strip()
         if text.startswith('"'):  # a client that JSON-encoded the string
