@@ -28,9 +28,11 @@ from nevertrust.gateway import (
 )
 from nevertrust.gateway.access import AccessChecker
 from nevertrust.gateway.authz_server import AuthzServer
+from nevertrust.gateway.cli_login import CliLogin
 from nevertrust.gateway.devices import DeviceDirectory
 from nevertrust.gateway.forward_auth import ForwardAuth
 from nevertrust.gateway.live import LiveConnections
+from nevertrust.gateway.tunnel import TunnelServer
 from nevertrust.pdp import PolicyDocument
 from nevertrust.store.feed import ChangeFeedWatcher
 from nevertrust.web.api import build_api
@@ -116,6 +118,17 @@ class Runtime:
             proxy=self.proxy,
             clock=services.clock,
             live=self.live,
+            tunnel=TunnelServer(
+                connect_timeout=gateway_settings.upstream_connect_timeout_seconds,
+                audit=services.audit,
+                clock=services.clock,
+            ),
+            cli_login=CliLogin(
+                access=self.access,
+                handoff=services.handoff,
+                master_key=services.master_key,
+                clock=services.clock,
+            ),
         )
         self.forward_auth = ForwardAuth(
             gateway=self.gateway,

@@ -196,6 +196,17 @@ def test_member_queries_postgres_through_the_tunnel_one_decision_per_connection(
     assert [(r["actor"], r["target"]) for r in allowed] == [("user:alice", "app:db")] * 2
     assert {r["details"]["method"] for r in allowed} == {"CONNECT"}  # type: ignore[index]
 
+    def two_closed(records: list[dict[str, object]]) -> bool:
+        return sum(r["action"] == "gateway:tunnel:closed" for r in records) >= 2
+
+    closed = [
+        r
+        for r in platform.audit_records(until=two_closed)
+        if r["action"] == "gateway:tunnel:closed"
+    ]
+    assert {r["reason"] for r in closed} == {"client"}
+    assert max(r["details"]["bytes_down"] for r in closed) > 3_000_000  # type: ignore[index]
+
     assert c.stop() == 0
     assert "stopped" in c.output
 

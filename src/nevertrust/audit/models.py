@@ -73,6 +73,7 @@ class Action(StrEnum):
     DEVICE_CA_CREATED = "devices:ca:created"
     DECISION_ALLOWED = "pdp:decision:allowed"
     DECISION_DENIED = "pdp:decision:denied"
+    TUNNEL_CLOSED = "gateway:tunnel:closed"  # bytes each way, duration, who ended it
 
 
 class Outcome(StrEnum):

@@ -26,6 +26,7 @@ from nevertrust.domain import StepUp
 from nevertrust.gateway.access import AccessChecker, Check, Outcome
 from nevertrust.gateway.answers import denial_page, portal_location, problem_page
 from nevertrust.gateway.assertion import ASSERTION_HEADER
+from nevertrust.gateway.cli_login import CLI_PATHS, CliLogin
 from nevertrust.gateway.client_certs import client_device
 from nevertrust.gateway.http import (
     cookie_header,
@@ -96,6 +97,7 @@ class Gateway:
         clock: Clock,
         live: LiveConnections,
         tunnel: TunnelHandler | None = None,
+        cli_login: CliLogin | None = None,
     ) -> None:
         self._config = config
         self._access = access
@@ -104,6 +106,7 @@ class Gateway:
         self._clock = clock
         self._live = live
         self._tunnel = tunnel
+        self._cli_login = cli_login
         self._suffix = "." + config.base_domain
 
     @property
@@ -125,7 +128,7 @@ class Gateway:
             await send_html(send, page.status, page.html)
             return
         if path.startswith(_CONTROL_PREFIX):
-            await self._control(scope, send, app_name, path, request_id)
+            await self._control(scope, receive, send, app_name, path, request_id)
             return
         cookies = parse_cookies(header(scope, b"cookie"))
         client_ip = _client_ip(scope)
@@ -321,12 +324,24 @@ class Gateway:
         return cookie_header(STATE_COOKIE, state, max_age=600, secure=self._config.secure_cookies)
 
     async def _control(
-        self, scope: Scope, send: Send, app_name: str, path: str, request_id: str
+        self, scope: Scope, receive: Receive, send: Send, app_name: str, path: str, request_id: str
     ) -> None:
         if path == "/.nevertrust/callback":
             await self._callback(scope, send, app_name, request_id)
         elif path == "/.nevertrust/sign_out":
             await send_redirect(send, self._config.portal_url + "/logout")
+        elif path in CLI_PATHS and self._cli_login is not None:
+            cookies = parse_cookies(header(scope, b"cookie"))
+            await self._cli_login(
+                scope,
+                receive,
+                send,
+                app_name=app_name,
+                path=path,
+                request_id=request_id,
+                token=cookies.get(APP_SESSION_COOKIE, ""),
+                sign_in=lambda: self._to_portal(scope, send, app_name, cookies),
+            )
         else:
             await send_html(
                 send, 404, render_page(status=404, title="Not found", request_id=request_id)

@@ -127,6 +127,33 @@ def from_original_url(headers: Sequence[tuple[bytes, bytes]]) -> ForwardedReques
     ``X-Forwarded-For`` entry, else ``X-Real-IP``."""
     found = _collect(headers, _ORIGINAL)
     url = _required(found, _ORIGINAL_URL)
+    parsed = _url_cache.get(url)
+    if parsed is None:
+        parsed = _parse_original_url(url)
+        if len(_url_cache) >= _MAX_CACHE:
+            _url_cache.clear()
+        _url_cache[url] = parsed
+    scheme, host, port, path, query = parsed
+    method = found.get(_ORIGINAL_METHOD)
+    client_ip = _rightmost(found.get(_XF_FOR)) or _address(found.get(_REAL_IP))
+    return ForwardedRequest(
+        method=_method(method, "X-Original-Method") if method is not None else "GET",
+        scheme=scheme,
+        host=host,
+        port=port,
+        path=path,
+        query=query,
+        client_ip=client_ip,
+    )
+
+
+# The same few URLs come again and again (one per page and asset of each app): parsing and
+# normalising was the largest single cost of an nginx question, so answers are kept in a
+# bounded dict, like host names below. Failures are not cached; they raise each time.
+_url_cache: dict[str, tuple[str, str, int | None, str, str]] = {}
+
+
+def _parse_original_url(url: str) -> tuple[str, str, int | None, str, str]:
     raw_scheme, sep, rest = url.partition("://")
     if not sep:
         raise BadForwardedRequest("X-Original-URL must be an absolute URL like https://host/path")
@@ -141,17 +168,7 @@ def from_original_url(headers: Sequence[tuple[bytes, bytes]]) -> ForwardedReques
         raise BadForwardedRequest("X-Original-URL must not carry userinfo ('user@host')")
     host, port = _host_port(authority, "X-Original-URL host")
     path, query = _target(target if target.startswith("/") else "/" + target, "X-Original-URL")
-    method = found.get(_ORIGINAL_METHOD)
-    client_ip = _rightmost(found.get(_XF_FOR)) or _address(found.get(_REAL_IP))
-    return ForwardedRequest(
-        method=_method(method, "X-Original-Method") if method is not None else "GET",
-        scheme=scheme,
-        host=host,
-        port=port,
-        path=path,
-        query=query,
-        client_ip=client_ip,
-    )
+    return scheme, host, port, path, query
 
 
 def from_envoy(

@@ -23,6 +23,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 
 from nevertrust.apps.upstreams import tcp_address
+from nevertrust.audit import Action, AuditEntry, AuditLog, Outcome
+from nevertrust.clock import Clock
 from nevertrust.errors import InvalidInput
 from nevertrust.gateway.access import Check
 from nevertrust.gateway.http import header
@@ -67,8 +69,16 @@ class _Counter:
 class TunnelServer:
     """The gateway's ``TunnelHandler``: ``tunnel=TunnelServer(connect_timeout=...)``."""
 
-    def __init__(self, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        audit: AuditLog | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._connect_timeout = connect_timeout
+        self._audit = audit
+        self._clock = clock
 
     async def __call__(
         self,
@@ -145,6 +155,30 @@ class TunnelServer:
                     ended_by=ended_by,
                 )
                 _log.info("tunnel_closed", extra=asdict(closed))
+                self._record(closed)
+
+    def _record(self, closed: TunnelClosed) -> None:
+        """Queue the tunnel's end for the audit log (what it carried; its start was the
+        access decision). A full queue loses only this summary, never grants anything."""
+        if self._audit is None or self._clock is None:
+            return
+        self._audit.enqueue(
+            AuditEntry(
+                ts=self._clock.now(),
+                actor=f"user:{closed.user}",
+                action=Action.TUNNEL_CLOSED,
+                outcome=Outcome.SUCCESS,
+                target=f"app:{closed.app}",
+                source=closed.client_ip,
+                reason=closed.ended_by,
+                details={
+                    "upstream": closed.upstream,
+                    "bytes_up": closed.bytes_up,
+                    "bytes_down": closed.bytes_down,
+                    "seconds": closed.seconds,
+                },
+            )
+        )
 
 
 async def _pump(
