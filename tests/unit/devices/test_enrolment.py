@@ -249,3 +249,24 @@ def test_the_certificate_is_renewed_once_a_third_of_its_life_is_left(
     now = svc.devices.get(device.device_id)
     assert now.certificate_serial == renewed.certificate.serial != first.certificate_serial
     assert Action.DEVICE_CERTIFICATE_RENEWED in actions(svc)
+
+
+def test_unchanged_reports_are_announced_often_enough_for_caches_of_the_report_time(
+    svc: Services, clock: FixedClock, enrol: Any
+) -> None:
+    """Gateways judge staleness from the last report time in their cached view; reports
+    that change nothing are announced about four times per stale period, never less."""
+    device: Enrolled = enrol()
+    stale_after = timedelta(hours=svc.settings.devices.stale_after_hours)
+    announced = [clock.now()]  # enrolment
+    seen = len(device_events(svc))
+    for _ in range(int(stale_after * 1.5 / timedelta(minutes=30))):
+        clock.advance(timedelta(minutes=30))
+        svc.device_enrolment.report(device.device_id, device.soft.report(at=clock.now()))
+        if len(device_events(svc)) > seen:
+            seen = len(device_events(svc))
+            announced.append(clock.now())
+    gaps = [b - a for a, b in zip(announced, announced[1:], strict=False)]
+    # 72 reports over 1.5 periods: about six announcements (and one certificate renewal).
+    assert 5 <= len(gaps) <= 8
+    assert max(gaps) <= stale_after / 4 + timedelta(minutes=30)
