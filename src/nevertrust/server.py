@@ -19,7 +19,6 @@ from nevertrust.demo import WhoAmI
 from nevertrust.domain import AccessRule, App, Principal
 from nevertrust.gateway import (
     ActivityLog,
-    AssertionSigner,
     Gateway,
     GatewayConfig,
     SessionCache,
@@ -32,6 +31,7 @@ from nevertrust.gateway.cli_login import CliLogin
 from nevertrust.gateway.devices import DeviceDirectory
 from nevertrust.gateway.forward_auth import ForwardAuth
 from nevertrust.gateway.live import LiveConnections
+from nevertrust.gateway.signing import SigningKeyRing, maintain_signing_keys
 from nevertrust.gateway.tunnel import TunnelServer
 from nevertrust.pdp import PolicyDocument
 from nevertrust.store.feed import ChangeFeedWatcher
@@ -81,7 +81,14 @@ class Runtime:
             ca_file=gateway_settings.upstream_ca_file,
         )
         self.activity = ActivityLog()
-        self._signer: AssertionSigner | None = None
+        # The assertion signer follows the active signing key: reloaded off the request
+        # path on a signing-key change event (a rotation by the CLI, API or a replica).
+        self.signer = SigningKeyRing(
+            load=services.keys.active,
+            issuer=settings.portal_url,
+            ttl_seconds=gateway_settings.assertion_ttl_seconds,
+        )
+        services.bus.subscribe(self.signer.on_event)
         self._tasks: list[asyncio.Task[None]] = []
         config = GatewayConfig(
             base_domain=settings.base_domain,
@@ -101,7 +108,7 @@ class Runtime:
             sessions=self.sessions,
             session_store=services.sessions,
             audit=services.audit,
-            signer=self._lazy_signer(),
+            signer=self.signer,
             clock=services.clock,
             activity=self.activity,
             app_url=settings.app_url,
@@ -157,15 +164,6 @@ class Runtime:
             on_shutdown=self.stop,
         )
 
-    def _lazy_signer(self) -> AssertionSigner:
-        key = self.services.keys.active()
-        self._signer = AssertionSigner(
-            key=key,
-            issuer=self.services.settings.portal_url,
-            ttl_seconds=self.services.settings.gateway.assertion_ttl_seconds,
-        )
-        return self._signer
-
     async def start(self) -> None:
         # Order matters: fix the feed position first, then build state, so no change is
         # lost between reading state and starting to watch.
@@ -183,6 +181,18 @@ class Runtime:
             self._tasks.append(asyncio.create_task(bus.run(), name="redis-bus"))
         self._tasks.append(asyncio.create_task(self._flush_activity(), name="session-activity"))
         self._tasks.append(asyncio.create_task(self.live.run(), name="live-connections"))
+        gateway = self.services.settings.gateway
+        self._tasks.append(
+            asyncio.create_task(
+                maintain_signing_keys(
+                    self.services.keys,
+                    self.signer,
+                    rotation_days=gateway.signing_key_rotation_days,
+                    overlap_minutes=gateway.signing_key_overlap_minutes,
+                ),
+                name="signing-keys",
+            )
+        )
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's generations, or each full collection walks it (120-340 ms pauses
         # under load measured by bench/forward_auth.py --diagnose, the bulk of the p99).

@@ -22,18 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-import nevertrust.server
 from nevertrust.upstream import AssertionMiddleware, Identity
 from tests.e2e.conftest import Platform, free_port
 
 PASSWORD = "correct horse battery staple"
-
-# The server's Runtime must sign through a SigningKeyRing subscribed to the bus (and run
-# maintain_signing_keys); until server.py does, the gateway never switches keys.
-pytestmark = pytest.mark.skipif(
-    not hasattr(nevertrust.server, "SigningKeyRing"),
-    reason="server.py does not wire nevertrust.gateway.signing.SigningKeyRing yet",
-)
 
 
 @contextmanager
