@@ -11,6 +11,7 @@ from nevertrust.web.api import (
     audit,
     bans,
     devices,
+    gateway,
     mfa,
     policies,
     reports,
@@ -42,5 +43,6 @@ def build_api(services: Services) -> FastAPI:
     api.include_router(reports.router)
     api.include_router(devices.router)
     api.include_router(signing_keys.router)
+    api.include_router(gateway.router)
     install_error_handlers(api)
     return api

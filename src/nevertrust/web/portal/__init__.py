@@ -14,6 +14,7 @@ from nevertrust.web.portal import (
     console,
     console_bans,
     console_devices,
+    console_gateway,
     console_identity,
     console_keys,
     console_sessions,
@@ -42,6 +43,7 @@ def build_portal(ctx: PortalContext, *, api: object) -> Starlette:
             *console_identity.routes(ctx),
             *console_devices.routes(ctx),
             *console_keys.routes(ctx),
+            *console_gateway.routes(ctx),
             Mount("/static", StaticFiles(directory=str(_STATIC)), name="static"),
             Mount("/api/v1", app=api),  # type: ignore[arg-type]
         ]
