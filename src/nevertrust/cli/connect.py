@@ -20,7 +20,7 @@ from nevertrust.cli._context import settings_from
 from nevertrust.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from nevertrust.tunnelclient import AppEndpoint
+    from nevertrust.tunnelclient import AppEndpoint, ClientTls
 
 __all__ = ["connect"]
 
@@ -68,6 +68,13 @@ def connect(
     no_browser: bool = typer.Option(
         False, "--no-browser", help="Only print the sign-in link; do not open a browser."
     ),
+    device: bool | None = typer.Option(
+        None,
+        "--device/--no-device",
+        help="Present this machine's device certificate (from the agent home) over mTLS. "
+        "Default: when the agent home has one and --server is https.",
+        show_default=False,
+    ),
 ) -> None:
     """Open a local port whose connections reach APP through the gateway.
 
@@ -75,20 +82,29 @@ def connect(
     on its own, and cut when your access ends. Example: nevertrust connect db --local-port
     15432, then psql -h 127.0.0.1 -p 15432.
     """
-    from nevertrust.tunnelclient import AppEndpoint, loopback_bind
+    from nevertrust.tunnelclient import AppEndpoint, client_tls, loopback_bind
 
     address = loopback_bind(bind)
-    portal = server or settings_from(ctx).portal_url
-    endpoint = AppEndpoint.from_portal(portal, app)
+    settings = settings_from(ctx)
+    endpoint = AppEndpoint.from_portal(server or settings.portal_url, app)
+    tls = client_tls(endpoint, settings.agent_home.expanduser(), device=device)
+    if tls.device is not None:
+        _say(
+            f"Using device {tls.device.device_id} (certificate {tls.device.certificate}, "
+            f"valid until {tls.device.not_after})."
+        )
+    elif endpoint.scheme == "https":
+        _say("No device certificate presented (--no-device or no enrolled agent).")
     opener = _open_browser if not no_browser and _has_display() else None
     try:
-        asyncio.run(_run(endpoint, address, local_port, opener))
+        asyncio.run(_run(endpoint, tls, address, local_port, opener))
     except KeyboardInterrupt:
         _warn("stopped")
 
 
 async def _run(
     endpoint: AppEndpoint,
+    tls: ClientTls,
     address: str,
     port: int,
     opener: Callable[[str], Awaitable[None]] | None,
@@ -96,10 +112,10 @@ async def _run(
     from nevertrust.tunnelclient import Credentials, Forwarder, GatewayClient
     from nevertrust.tunnelclient.signin import sign_in
 
-    client = GatewayClient(endpoint)
+    client = GatewayClient(endpoint, tls=tls.context)
     try:
         credentials = Credentials(lambda: sign_in(endpoint, client, say=_say, open_browser=opener))
-        forwarder = Forwarder(endpoint, credentials, client, say=_say, warn=_warn)
+        forwarder = Forwarder(endpoint, credentials, client, say=_say, warn=_warn, tls=tls)
         try:
             listener = await forwarder.listen(address, port)
         except OSError as exc:

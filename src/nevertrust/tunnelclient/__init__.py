@@ -11,13 +11,17 @@ from nevertrust.tunnelclient.endpoint import AppEndpoint, loopback_bind
 from nevertrust.tunnelclient.errors import SignInFailed
 from nevertrust.tunnelclient.forward import Forwarder
 from nevertrust.tunnelclient.signin import AppSession, Credentials, GatewayClient
+from nevertrust.tunnelclient.tls import ClientTls, DeviceCertificate, client_tls
 
 __all__ = [
     "AppEndpoint",
     "AppSession",
+    "ClientTls",
     "Credentials",
+    "DeviceCertificate",
     "Forwarder",
     "GatewayClient",
     "SignInFailed",
+    "client_tls",
     "loopback_bind",
 ]

@@ -27,6 +27,7 @@ from nevertrust.tunnelclient.signin import (
     Credentials,
     GatewayClient,
 )
+from nevertrust.tunnelclient.tls import ClientTls
 
 __all__ = ["CHUNK", "Forwarder", "close_reason"]
 
@@ -61,8 +62,10 @@ class Forwarder:
         *,
         say: Callable[[str], None],
         warn: Callable[[str], None],
+        tls: ClientTls | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._tls = tls or ClientTls(None, None)
         self._credentials = credentials
         self._client = client
         self._say = say
@@ -129,6 +132,13 @@ class Forwarder:
                 self._warn(
                     f"{app} is a web application, not a tunnel: open {self._endpoint.origin}/"
                 )
+            elif self._endpoint.scheme == "https" and self._tls.device is None:
+                # The gateway refuses a websocket with a bare 403 (no reason to read), but
+                # the missing device is something this side knows and the person can fix.
+                self._warn(
+                    f"{app}: access denied by policy (this connection presented no device "
+                    "certificate; apps that require a compliant device need one: --device)"
+                )
             else:
                 self._warn(f"{app}: access denied by policy")
             return None
@@ -139,6 +149,10 @@ class Forwarder:
         extra: dict[str, Any] = {}
         if endpoint.connect_host != endpoint.host:
             extra = {"host": endpoint.connect_host, "port": endpoint.port}
+        if self._tls.context is not None:
+            # The device certificate (if any) goes in this handshake; the server name
+            # checked is the app host, from the URL, whatever address is dialled.
+            extra["ssl"] = self._tls.context
         return await connect(
             endpoint.tunnel_url,
             additional_headers={"cookie": f"{APP_SESSION_COOKIE}={session.token}"},

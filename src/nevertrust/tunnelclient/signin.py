@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,10 +63,18 @@ class SessionStatus:
 class GatewayClient:
     """The two HTTP calls the command line makes to an app host."""
 
-    def __init__(self, endpoint: AppEndpoint, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        endpoint: AppEndpoint,
+        *,
+        tls: ssl.SSLContext | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        """``tls``: the context from ``tls.client_tls`` (device CA, device certificate)."""
         self._endpoint = endpoint
         # Loopback hosts never go through a proxy from the environment.
         self._http = httpx.AsyncClient(
+            verify=tls if tls is not None else True,
             base_url=endpoint.dial_origin,
             headers={"host": endpoint.host_header, "user-agent": USER_AGENT},
             timeout=timeout,
