@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import ssl
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from nevertrust.gateway.cli_login import CliLogin
 from nevertrust.gateway.devices import DeviceDirectory
 from nevertrust.gateway.forward_auth import ForwardAuth
 from nevertrust.gateway.live import LiveConnections
+from nevertrust.gateway.mtls_listener import ServerCertificate
 from nevertrust.gateway.signing import SigningKeyRing, maintain_signing_keys
 from nevertrust.gateway.tunnel import TunnelServer
 from nevertrust.pdp import PolicyDocument
@@ -40,7 +42,7 @@ from nevertrust.web.api import build_api
 from nevertrust.web.asgi import HostRouter
 from nevertrust.web.portal import PortalContext, build_portal
 
-__all__ = ["Runtime", "run", "serve", "uvicorn_config"]
+__all__ = ["MtlsServer", "Runtime", "mtls_config", "run", "serve", "uvicorn_config"]
 
 _log = logging.getLogger("nevertrust.server")
 
@@ -104,6 +106,16 @@ class Runtime:
             stale_after=timedelta(hours=settings.devices.stale_after_hours),
         )
         services.bus.subscribe(self.devices.on_event)
+        self.mtls_certificate = ServerCertificate(
+            issuer=services.devices.ca,
+            names=lambda: [
+                settings.portal_host,
+                "127.0.0.1",
+                *(settings.app_host(a.name) for a in services.catalog.view().apps),
+            ],
+            folder=settings.home / "run" / "mtls",
+        )
+        services.bus.subscribe(self.mtls_certificate.on_event)
         self.access = AccessChecker(
             snapshots=self.snapshots,
             sessions=self.sessions,
@@ -289,28 +301,36 @@ def mtls_config(runtime: Runtime) -> uvicorn.Config:
     """
     from nevertrust.gateway.mtls import MtlsHttpProtocol, MtlsWebSocketProtocol
 
+    certificate = runtime.mtls_certificate
+    certificate.write()
     settings = runtime.services.settings
-    ca = runtime.services.devices.ca()
-    names = [settings.portal_host, f"*.{settings.base_domain}", "127.0.0.1"]
-    names += [settings.app_host(a.name) for a in runtime.services.catalog.view().apps]
-    cert_pem, key_pem = ca.server_certificate(names)
-    folder = settings.home / "run" / "mtls"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = {"server.pem": cert_pem, "server.key": key_pem, "devices-ca.pem": ca.certificate_pem}
-    for name, text in files.items():
-        path = folder / name
-        path.touch(mode=0o600, exist_ok=True)
-        path.chmod(0o600)
-        path.write_text(text)
     config = uvicorn_config(runtime.asgi, host=settings.bind, port=settings.gateway.mtls_port)
     config.lifespan = "off"  # the main server runs the runtime's start and stop
-    config.ssl_certfile = str(folder / "server.pem")
-    config.ssl_keyfile = str(folder / "server.key")
-    config.ssl_ca_certs = str(folder / "devices-ca.pem")
+    config.ssl_certfile = str(certificate.cert_file)
+    config.ssl_keyfile = str(certificate.key_file)
+    config.ssl_ca_certs = str(certificate.ca_file)
     config.ssl_cert_reqs = ssl.CERT_OPTIONAL
     config.http = MtlsHttpProtocol
     config.ws = MtlsWebSocketProtocol
     return config
+
+
+class MtlsServer(uvicorn.Server):
+    """The mTLS listener: once its TLS context exists, apps added later get their names
+    into the server certificate (see ``ServerCertificate``)."""
+
+    def __init__(self, config: uvicorn.Config, certificate: ServerCertificate) -> None:
+        super().__init__(config)
+        self._certificate = certificate
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        assert self.config.ssl is not None  # noqa: S101 - mtls_config sets the certificate
+        self._certificate.attach(self.config.ssl, asyncio.get_running_loop())
+        await super().startup(sockets)
 
 
 async def serve(services: Services, *, demo_port: int | None = None) -> None:
@@ -318,9 +338,10 @@ async def serve(services: Services, *, demo_port: int | None = None) -> None:
     settings = services.settings
     runtime = Runtime(services)
     main = uvicorn.Server(uvicorn_config(runtime.asgi, host=settings.bind, port=settings.port))
-    extra: list[_QuietServer] = []
+    extra: list[uvicorn.Server] = []
     if settings.gateway.mtls_port:
-        extra.append(_QuietServer(await asyncio.to_thread(mtls_config, runtime)))
+        config = await asyncio.to_thread(mtls_config, runtime)
+        extra.append(MtlsServer(config, runtime.mtls_certificate))
     if demo_port is not None:
         whoami = WhoAmI(
             jwks_url=f"http://127.0.0.1:{settings.port}/.well-known/jwks.json",

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from nevertrust.app import Services
 from nevertrust.clock import FixedClock
 from nevertrust.gateway import APP_SESSION_COOKIE
-from nevertrust.server import Runtime, mtls_config, uvicorn_config
+from nevertrust.server import MtlsServer, Runtime, mtls_config, uvicorn_config
 from tests.soft_device import SoftDevice
 
 from ._gateway import app_token, free_port, upstream_server
@@ -78,7 +78,7 @@ def svc(any_services: Services, tmp_path: Path) -> Services:
 async def serving(svc: Services) -> AsyncIterator[tuple[int, Path]]:
     runtime = Runtime(svc)
     main = uvicorn.Server(uvicorn_config(runtime.asgi, host="127.0.0.1", port=free_port()))
-    mtls = uvicorn.Server(mtls_config(runtime))
+    mtls = MtlsServer(mtls_config(runtime), runtime.mtls_certificate)
     tasks = [asyncio.create_task(main.serve()), asyncio.create_task(mtls.serve())]
     while not (main.started and mtls.started):
         await asyncio.sleep(0.01)
@@ -92,14 +92,16 @@ async def serving(svc: Services) -> AsyncIterator[tuple[int, Path]]:
         await asyncio.gather(*tasks)
 
 
-async def curl(port: int, ca: Path, token: str, device: Enrolled | None) -> tuple[int, str]:
+async def curl(
+    port: int, ca: Path, token: str, device: Enrolled | None, app: str = APP
+) -> tuple[int, str]:
     """The real curl, verifying our server certificate and presenting the device's."""
     args = [
         "curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
         "--cacert", str(ca),
-        "--resolve", f"{APP}.localhost:{port}:127.0.0.1",
+        "--resolve", f"{app}.localhost:{port}:127.0.0.1",
         "-H", f"cookie: {APP_SESSION_COOKIE}={token}",
-        f"https://{APP}.localhost:{port}/hello",
+        f"https://{app}.localhost:{port}/hello",
     ]  # fmt: skip
     if device is not None:
         args[1:1] = ["--cert", str(device.cert), "--key", str(device.key)]
@@ -149,3 +151,26 @@ async def test_an_expired_device_certificate_is_refused_at_the_handshake(
 
     assert status < 0, "curl must fail: the server refuses the expired certificate"
     assert up.seen_headers == []
+
+
+async def test_an_app_added_while_running_is_named_in_the_listeners_certificate(
+    svc: Services, tmp_path: Path
+) -> None:
+    laptop = enrol(svc, "alice", tmp_path / "alice", "alice-laptop")
+    async with upstream_server() as up:
+        svc.catalog.add_app(APP, upstream=f"http://127.0.0.1:{up.port}", actor="admin:root")
+        async with serving(svc) as (port, ca):
+            svc.catalog.add_app("late", upstream=f"http://127.0.0.1:{up.port}", actor="admin:root")
+            svc.catalog.set_rule("late", "staff", True, actor="admin:root")
+            token = app_token(svc, "alice", "late")
+
+            async def answered() -> tuple[int, str]:
+                for _ in range(100):
+                    status, body = await curl(port, ca, token, laptop, app="late")
+                    if status > 0:
+                        return status, body
+                    await asyncio.sleep(0.05)
+                return status, body
+
+            status, body = await answered()
+    assert (status, body) == (200, "hello /hello"), body

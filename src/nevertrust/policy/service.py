@@ -145,7 +145,10 @@ class PolicyService:
     def _catalog(self) -> tuple[list[App], list[AccessRule]]:
         with self._uow.read() as uow:
             apps = [App(a.name, a.upstream, a.description, a.labels) for a in uow.apps.list()]
-            rules = [AccessRule(r.rule_id, r.app, r.group) for r in uow.rules.list()]
+            rules = [
+                AccessRule(r.rule_id, r.app, r.group, r.require_compliant_device)
+                for r in uow.rules.list()
+            ]
         return apps, rules
 
     def snapshot(self, document: PolicyDocument | None) -> PolicySnapshot:
