@@ -204,7 +204,8 @@ def test_member_queries_postgres_through_the_tunnel_one_decision_per_connection(
         for r in platform.audit_records(until=two_closed)
         if r["action"] == "gateway:tunnel:closed"
     ]
-    assert {r["reason"] for r in closed} == {"client"}
+    # psql's side or PostgreSQL's may hang up first: either way the tunnel ended normally.
+    assert {r["reason"] for r in closed} <= {"client", "upstream"}
     assert max(r["details"]["bytes_down"] for r in closed) > 3_000_000  # type: ignore[index]
 
     assert c.stop() == 0

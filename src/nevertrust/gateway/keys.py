@@ -10,6 +10,7 @@ The lifecycle rules themselves are pure functions in ``signing_keys``.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from nevertrust.audit.models import Action, AuditEntry, success
 from nevertrust.bus.events import ChangeEvent, Topic
 from nevertrust.clock import Clock
-from nevertrust.crypto import MasterKey, new_token
+from nevertrust.crypto import MasterKey
 from nevertrust.gateway.models import KeyView, Rotation, StoredKey
 from nevertrust.gateway.signing_keys import (
     SigningKeyInUse,
@@ -250,7 +251,9 @@ class KeyService:
 
     def _new_key(self) -> StoredKey:
         private = ec.generate_private_key(ec.SECP256R1())
-        kid = new_token()[:16]
+        # Hex, not base64url: a kid that starts with "-" reads as an option on the command
+        # line (`nevertrust signing-keys retire KID`).
+        kid = secrets.token_hex(8)
         pem = private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
