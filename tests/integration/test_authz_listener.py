@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,15 +14,10 @@ from nevertrust.app import Services
 from nevertrust.gateway import APP_SESSION_COOKIE
 from nevertrust.server import Runtime
 
+from ._gateway import app_token, free_port
 from ._support import PASSWORD
 
 APP = "wiki"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,13 +40,6 @@ async def listener(svc: Services) -> AsyncIterator[int]:
         yield runtime.authz_server.port
     finally:
         await runtime.stop()
-
-
-def app_token(svc: Services) -> str:
-    issued = svc.auth.login("alice", PASSWORD, source_ip="192.0.2.7", user_agent="ua")
-    code = svc.handoff.issue(issued.record, app_name=APP, target="/", state="st")
-    token, _, _ = svc.handoff.redeem(code, app_name=APP, state="st", source_ip="", user_agent="")
-    return token
 
 
 def question(token: str | None, *, close: bool = False) -> bytes:
@@ -88,7 +75,8 @@ async def read_answers(reader: asyncio.StreamReader, count: int) -> list[tuple[i
 async def test_keep_alive_answers_arrive_in_order_even_when_the_first_waits_on_storage(
     svc: Services,
 ) -> None:
-    token = app_token(svc)  # never seen by this process: the first answer reads storage
+    # A session this process has never seen: the first answer reads storage.
+    token = app_token(svc, "alice", APP)
     async with listener(svc) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         # Pipelined: the second question is answered from memory at once, but must wait.

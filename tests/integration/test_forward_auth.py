@@ -20,6 +20,7 @@ from nevertrust.errors import BackendUnavailable
 from nevertrust.gateway import APP_SESSION_COOKIE, verify_assertion
 from nevertrust.server import Runtime
 
+from ._gateway import app_token
 from ._support import PASSWORD, audit_records
 
 APP = "wiki"
@@ -52,13 +53,6 @@ async def serving(
         await runtime.stop()
 
 
-def app_token(svc: Services, user: str) -> str:
-    issued = svc.auth.login(user, PASSWORD, source_ip="192.0.2.7", user_agent="ua")
-    code = svc.handoff.issue(issued.record, app_name=APP, target="/", state="st")
-    token, _, _ = svc.handoff.redeem(code, app_name=APP, state="st", source_ip="", user_agent="")
-    return token
-
-
 def caddy_headers(uri: str = "/docs?page=2", *, token: str | None = None) -> dict[str, str]:
     headers = {
         "x-forwarded-method": "GET",
@@ -86,7 +80,7 @@ def nginx_headers(uri: str = "/docs", *, token: str | None = None) -> dict[str, 
 async def test_allowed_request_gets_200_with_identity_headers_and_a_valid_assertion(
     svc: Services,
 ) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     async with serving(svc) as (_, client):
         response = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
@@ -135,7 +129,7 @@ async def test_nginx_without_a_session_gets_401_with_the_sign_in_location(svc: S
 async def test_denied_user_gets_403_with_the_reason_and_the_decision_is_audited(
     svc: Services,
 ) -> None:
-    token = app_token(svc, "bob")
+    token = app_token(svc, "bob", APP)
     async with serving(svc) as (runtime, client):
         caddy = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
@@ -156,7 +150,7 @@ async def test_denied_user_gets_403_with_the_reason_and_the_decision_is_audited(
 
 
 async def test_callers_outside_the_forward_auth_clients_are_refused(svc: Services) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     async with serving(svc, client_ip="192.0.2.50") as (_, client):
         response = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
@@ -171,7 +165,7 @@ async def test_callers_outside_the_forward_auth_clients_are_refused(svc: Service
     "uri", ["/docs/%2e%2e/admin%2Fx", "/a\\b", "/docs%00"], ids=["encoded-slash", "bs", "nul"]
 )
 async def test_an_ambiguous_path_is_refused_not_guessed(svc: Services, uri: str) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     async with serving(svc) as (_, client):
         caddy = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(uri, token=token)
@@ -186,7 +180,7 @@ async def test_an_ambiguous_path_is_refused_not_guessed(svc: Services, uri: str)
 
 
 async def test_duplicate_forwarded_headers_are_refused(svc: Services) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     headers = [(k, v) for k, v in caddy_headers(token=token).items()]
     headers.append(("x-forwarded-host", "other.localhost"))
     async with serving(svc) as (_, client):
@@ -199,7 +193,7 @@ async def test_duplicate_forwarded_headers_are_refused(svc: Services) -> None:
 async def test_a_session_for_another_app_does_not_open_this_one(svc: Services) -> None:
     svc.catalog.add_app("other", upstream="http://127.0.0.1:9", actor="admin:root")
     svc.catalog.set_rule("other", "staff", True, actor="admin:root")
-    token = app_token(svc, "alice")  # a wiki session
+    token = app_token(svc, "alice", APP)  # a wiki session
     headers = caddy_headers(token=token)
     headers["x-forwarded-host"] = "other.localhost:8080"
     async with serving(svc) as (_, client):
@@ -211,7 +205,7 @@ async def test_a_session_for_another_app_does_not_open_this_one(svc: Services) -
 async def test_revoking_the_user_sessions_sends_the_next_request_to_sign_in(
     svc: Services,
 ) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     async with serving(svc) as (_, client):
         before = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)
@@ -225,7 +219,7 @@ async def test_revoking_the_user_sessions_sends_the_next_request_to_sign_in(
 
 
 async def test_a_proxy_that_does_not_say_who_the_client_is_is_refused(svc: Services) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     headers = caddy_headers(token=token)
     del headers["x-forwarded-for"]
     async with serving(svc) as (_, client):
@@ -249,7 +243,7 @@ class _UnreachableSessions:
 
 
 async def test_a_session_store_outage_fails_closed_at_every_door(svc: Services) -> None:
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     broken = dataclasses.replace(svc, sessions=_UnreachableSessions(svc.sessions))  # type: ignore[arg-type]
     async with serving(broken) as (_, client):
         caddy = await client.get(
@@ -272,7 +266,7 @@ async def test_a_session_store_outage_fails_closed_at_every_door(svc: Services) 
 
 async def test_the_main_port_can_stop_answering_forward_auth(svc: Services) -> None:
     svc.settings.gateway.forward_auth_on_main_port = False
-    token = app_token(svc, "alice")
+    token = app_token(svc, "alice", APP)
     async with serving(svc) as (_, client):
         response = await client.get(
             "/.nevertrust/authz/forward-auth", headers=caddy_headers(token=token)

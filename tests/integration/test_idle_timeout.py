@@ -14,6 +14,7 @@ from nevertrust.clock import FixedClock
 from nevertrust.gateway import APP_SESSION_COOKIE
 from nevertrust.server import Runtime
 
+from ._gateway import app_token
 from ._support import PASSWORD
 
 
@@ -42,15 +43,6 @@ async def replica(svc: Services) -> AsyncIterator[tuple[Runtime, httpx.AsyncClie
         await runtime.stop()
 
 
-def app_cookie(svc: Services) -> str:
-    issued = svc.auth.login("alice", PASSWORD, source_ip="192.0.2.7", user_agent="ua")
-    code = svc.handoff.issue(issued.record, app_name="whoami", target="/", state="st")
-    token, _, _ = svc.handoff.redeem(
-        code, app_name="whoami", state="st", source_ip="", user_agent=""
-    )
-    return token
-
-
 async def status(client: httpx.AsyncClient, token: str) -> int:
     response = await client.get("/", headers={"cookie": f"{APP_SESSION_COOKIE}={token}"})
     return response.status_code
@@ -60,7 +52,7 @@ async def test_an_app_session_unused_for_the_idle_timeout_is_sent_to_sign_in(
     svc: Services, clock: FixedClock
 ) -> None:
     idle = timedelta(minutes=svc.settings.identity.idle_timeout_minutes)
-    token = app_cookie(svc)
+    token = app_token(svc, "alice", "whoami")
     async with replica(svc) as (_, client):
         assert await status(client, token) == 502  # allowed (upstream is down)
         clock.advance(idle - timedelta(seconds=1))
@@ -75,7 +67,7 @@ async def test_activity_on_one_replica_keeps_the_session_alive_on_another(
     svc: Services, clock: FixedClock
 ) -> None:
     idle = timedelta(minutes=svc.settings.identity.idle_timeout_minutes)
-    token = app_cookie(svc)
+    token = app_token(svc, "alice", "whoami")
     async with replica(svc) as (a, client_a), replica(svc) as (_, client_b):
         assert await status(client_b, token) == 502  # B caches the session now
         clock.advance(idle - timedelta(seconds=1))
