@@ -22,12 +22,12 @@ from yarl import URL
 
 from nevertrust.types import Receive, Send
 
-__all__ = ["UpstreamError", "UpstreamProxy", "filter_cookie"]
+__all__ = ["HOP_BY_HOP", "UpstreamError", "UpstreamProxy", "filter_cookie"]
 
 _log = logging.getLogger("nevertrust.gateway.proxy")
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus ones we always set ourselves.
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -155,7 +155,7 @@ class UpstreamProxy:
         out: CIMultiDict[str] = CIMultiDict()
         has_body = False
         for key, value in headers:
-            if key in _HOP_BY_HOP or key.startswith(strip_prefix):
+            if key in HOP_BY_HOP or key.startswith(strip_prefix):
                 if key == b"content-length" or key == b"transfer-encoding":
                     has_body = True
                 continue

@@ -17,35 +17,21 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from nevertrust.gateway.proxy import filter_cookie
+from nevertrust.gateway.proxy import HOP_BY_HOP, filter_cookie
 from nevertrust.types import Receive, Scope, Send
 
 __all__ = ["proxy_websocket"]
 
 _log = logging.getLogger("nevertrust.gateway.websocket")
 
-# The handshake is the client library's to make; hop-by-hop and identity headers are ours.
-_DROP = frozenset(
-    {
-        b"host",
-        b"connection",
-        b"upgrade",
-        b"keep-alive",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"proxy-authorization",
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-        b"content-length",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"x-forwarded-proto",
-        b"forwarded",
-    }
-)
+# The proxy's own request drop list (hop-by-hop fields, Host, the X-Forwarded-* we set),
+# plus the handshake fields, which are the client library's to make.
+_DROP = HOP_BY_HOP | {
+    b"sec-websocket-key",
+    b"sec-websocket-version",
+    b"sec-websocket-extensions",
+    b"sec-websocket-protocol",
+}
 POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
 
