@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,16 +26,11 @@ import httpx
 import pytest
 
 from tests.e2e.browser import Browser, Hop, hidden_fields
+from tests.ports import free_port
 
 _BIN = Path(sys.executable).parent / "nevertrust"
 NEVERTRUST = str(_BIN) if _BIN.exists() else (shutil.which("nevertrust") or "nevertrust")
 _SETUP_LINK = re.compile(r"(http://auth\.localhost:\d+/setup\?token=[\w-]+)")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,14 +15,9 @@ from aiohttp import web
 from nevertrust.app import Services
 from nevertrust.gateway import APP_SESSION_COOKIE
 from nevertrust.server import Runtime, uvicorn_config
+from tests.ports import free_port
 
 from ._support import PASSWORD
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
