@@ -5,7 +5,8 @@ ago: the next ask may get the same number back, so a test that needs two ports (
 port and a forward-auth listener, say) could be handed one port twice and fail at bind.
 Ports handed out here are remembered and never handed out again in this process, and each
 pytest-xdist worker takes only the ports that fall in its own residue class, so two
-workers never receive the same number either.
+workers never receive the same number either. (The class is of ``port // 2``: Linux hands
+out even ports to ``bind(port 0)``, keeping odd ones for ``connect``.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def free_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port % count == index and port not in _handed_out:
+        if (port // 2) % count == index and port not in _handed_out:
             _handed_out.add(port)
             return port
     raise RuntimeError("no free loopback port after 1000 tries")

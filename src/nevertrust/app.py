@@ -13,6 +13,7 @@ from nevertrust.clock import Clock, SystemClock
 from nevertrust.control import request_sync
 from nevertrust.crypto import MasterKey, load_or_create_master_key
 from nevertrust.devices import DeviceAuthority, DeviceService, EnrolmentService
+from nevertrust.devices.browser_binds import BrowserBinding
 from nevertrust.gateway import KeyService
 from nevertrust.identity import (
     AuthService,
@@ -67,6 +68,7 @@ class Services:
     reports: ReportService
     devices: DeviceService
     device_enrolment: EnrolmentService
+    browser_binding: BrowserBinding
 
     def notify_server(self) -> bool:
         """After a write from another process (the CLI), make a running server catch up."""
@@ -176,6 +178,11 @@ def build_services(
             certificate_lifetime=timedelta(hours=device_settings.certificate_hours),
             report_max_age=timedelta(seconds=device_settings.report_max_age_seconds),
             stale_after=stale_after,
+        ),
+        browser_binding=BrowserBinding(
+            uow=uow,
+            clock=clock,
+            window=timedelta(seconds=device_settings.report_max_age_seconds),
         ),
     )
 

@@ -97,7 +97,7 @@ async def test_the_login_page_offers_a_passkey_and_keeps_the_password_form(
     form = re.search(r'<form method="post" action="/login">(.*?)</form>', page.text, re.S)
     assert form is not None
     names = set(re.findall(r'name="([^"]+)"', form.group(1)))
-    assert names == {"username", "password", "csrf_token", "rd", "state"}
+    assert names == {"username", "password", "csrf_token", "rd", "state", "next"}
 
 
 async def test_a_passkey_alone_signs_in_and_continues_to_the_app(

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +30,7 @@ from nevertrust.agent.signing import (
     new_private_key,
     private_key_pem,
     public_key_pem,
+    sign_bind_proof,
     sign_report,
 )
 from nevertrust.errors import InvalidInput, NeverTrustError
@@ -209,6 +211,22 @@ class Agent:
         return Reported(
             state=state, outcome=outcome, collected=collected, certificate_renewed=renewed
         )
+
+    def bind_browser_link(self) -> str:
+        """The portal link that binds a browser on this machine to this device.
+
+        Made offline with the device key; the server accepts it once, within
+        ``devices.report_max_age_seconds`` of now, and only a proof newer than the last
+        one it accepted: so ``iat`` steps past the last one this agent signed (two links in
+        one second would otherwise look like one link used twice).
+        """
+        self.home.check()
+        state = self.home.load_state()
+        key = load_private_key(self.home.read_key())
+        iat = max(int(self._clock().timestamp()), state.last_iat + 1)
+        proof = sign_bind_proof(key, device_id=state.device_id, iat=iat)
+        self.home.save_state(replace(state, last_iat=iat))
+        return f"{state.server}/account/devices/bind?{urlencode({'proof': proof})}"
 
     def status(self) -> Status:
         if not self.home.path.exists():

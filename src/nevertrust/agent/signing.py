@@ -27,6 +27,7 @@ __all__ = [
     "new_private_key",
     "private_key_pem",
     "public_key_pem",
+    "sign_bind_proof",
     "sign_report",
 ]
 
@@ -68,6 +69,19 @@ def sign_report(
     key: ec.EllipticCurvePrivateKey, *, device_id: str, iat: int, posture: dict[str, Any]
 ) -> str:
     claims = {"sub": device_id, "iat": iat, "jti": secrets.token_urlsafe(16), "posture": posture}
+    return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "JWT"})
+
+
+def sign_bind_proof(key: ec.EllipticCurvePrivateKey, *, device_id: str, iat: int) -> str:
+    """The proof ``nevertrust agent bind-browser`` puts in its link: this device's key
+    vouches that whoever opens the link (signed in as the device's owner) is at the device.
+    ``purpose`` keeps it from being taken for a posture report, and a report for it."""
+    claims = {
+        "sub": device_id,
+        "iat": iat,
+        "jti": secrets.token_urlsafe(16),
+        "purpose": "bind-browser",
+    }
     return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "JWT"})
 
 

@@ -69,6 +69,7 @@ class Action(StrEnum):
     DEVICE_QUARANTINED = "devices:device:quarantined"
     DEVICE_RELEASED = "devices:device:released"
     DEVICE_REMOVED = "devices:device:removed"
+    DEVICE_BROWSER_BIND = "devices:browser:bind"  # a bind proof spent (or refused)
     DEVICE_POLICY_SET = "devices:policy:set"  # target device-policy:PLATFORM
     DEVICE_CA_CREATED = "devices:ca:created"
     DECISION_ALLOWED = "pdp:decision:allowed"

@@ -1,4 +1,5 @@
-"""nevertrust agent enroll | report | status | posture: the device agent's commands.
+"""nevertrust agent enroll | report | status | posture | bind-browser: the device agent's
+commands.
 
 The work is in ``nevertrust.agent``, imported when a command runs; this module reads the
 agent home from settings ($NEVERTRUST_AGENT_HOME) and prints.
@@ -194,6 +195,19 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
         rows.append(("last error", f"{state.last_error} ({_when(state.last_error_at)})"))
     for label, value in rows:
         typer.echo(f"{label + ':':<13}{value}")
+
+
+@app.command("bind-browser")
+def bind_browser() -> None:
+    """Print a one-time link that binds a browser on this machine to this device.
+
+    Open it in the browser you use here, signed in as the device's owner: the browser
+    registers a passkey kept by this computer, and sessions opened with it count as this
+    device for the applications that require a compliant device. The link is good once,
+    for a few minutes (the server's devices.report_max_age_seconds).
+    """
+    link = _agent().bind_browser_link()
+    typer.echo(link)
 
 
 def _posture_json(collected: Collected) -> dict[str, Any]:

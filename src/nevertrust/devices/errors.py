@@ -16,6 +16,8 @@ NeverTrustError
       +-- ReportStale              ``iat`` outside the accepted window
       +-- ReportReplayed           not newer than the last accepted report, or a seen jti
       +-- CertificateRefused       a client certificate that is not a device's current one
+      +-- BindProofRefused         a browser-binding proof that is forged, stale, replayed,
+                                   for another purpose, or for a device this user cannot bind
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from nevertrust.errors import InvalidInput, NotFound, Unauthenticated
 
 __all__ = [
+    "BindProofRefused",
     "CertificateRefused",
     "DeviceNotEnrolled",
     "InvalidDevicePolicy",
@@ -93,3 +96,9 @@ class ReportReplayed(ReportRefused):
 
 class CertificateRefused(Unauthenticated):
     code = "device-certificate-refused"
+
+
+class BindProofRefused(Unauthenticated):
+    """``nevertrust agent bind-browser``'s proof did not show this user holds the device."""
+
+    code = "device-bind-proof-refused"

@@ -57,6 +57,14 @@ class DeviceRepository(Protocol):
         self, device_id: str, state: State, reasons: tuple[str, ...], *, now: datetime
     ) -> None: ...
 
+    def spend_bind_proof(self, device_id: str, iat: int) -> bool:
+        """Record a browser-binding proof's ``iat`` if newer than the last one spent.
+
+        A conditional UPDATE, like ``accept_report``: False means a proof this old (or
+        this very proof) was already used, so each proof binds one browser, once.
+        """
+        ...
+
     def delete(self, device_id: str) -> bool: ...
 
 

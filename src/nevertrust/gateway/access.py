@@ -165,11 +165,14 @@ class AccessChecker:
         if principal is None:
             return _SIGN_IN
         self._activity.seen(session, now)
-        device = (
-            self._devices.state_for(client_device, session.user_id, now)
-            if client_device is not None and self._devices is not None
-            else None
-        )
+        device = None
+        if self._devices is not None:
+            # A device certificate on the connection speaks for itself; without one, a
+            # browser session bound by a device's platform passkey names its device.
+            if client_device is not None:
+                device = self._devices.state_for(client_device, session.user_id, now)
+            elif session.device_id is not None:
+                device = self._devices.state_for_session(session.device_id, session.user_id, now)
         request = AccessRequest(
             principal,
             app_name,

@@ -1,10 +1,13 @@
 """Which device a request comes from, and what the gateway knows about it, in memory.
 
-Devices prove themselves with the certificate the platform CA issued them (``mtls.py``
-reads it once per connection). Here the certificate's device id and serial are matched
-against the device directory: the serial must be the device's *current* one (a replaced
-or removed device's old certificate proves nothing), and the device must belong to the
-signed-in user (another person's laptop does not make my session trusted). The directory
+Devices prove themselves in one of two ways. CLI, tunnel and API clients show the
+certificate the platform CA issued them (``mtls.py`` reads it once per connection): its
+device id and serial are matched against the device directory, and the serial must be
+the device's *current* one (a replaced or removed device's old certificate proves
+nothing). Browsers cannot show that certificate; their session was opened with a passkey
+registered as the device's platform credential, and carries the device id
+(``CachedSession.device_id``). Either way the device must belong to the signed-in user
+(another person's laptop does not make my session trusted). The directory
 is rebuilt whole on every ``device`` change event, so a quarantine or a report that made
 a device noncompliant applies to the very next request, also on open connections.
 """
@@ -90,6 +93,21 @@ class DeviceDirectory:
         facts = self._devices.get(client.device_id)
         if facts is None or facts.serial != client.serial or facts.user_id != user_id:
             return None
+        return self._judged(facts, now)
+
+    def state_for_session(
+        self, device_id: str | None, user_id: int, now: datetime
+    ) -> DeviceState | None:
+        """The device state for a browser session bound to ``device_id`` by its passkey,
+        or None (unknown device) when unbound, removed, or someone else's device."""
+        if device_id is None:
+            return None
+        facts = self._devices.get(device_id)
+        if facts is None or facts.user_id != user_id:
+            return None
+        return self._judged(facts, now)
+
+    def _judged(self, facts: DeviceFacts, now: datetime) -> DeviceState:
         last = facts.last_report_at
         if last is None or now - last > self._stale_after:
             return facts.stale

@@ -104,6 +104,7 @@ class CachedSession:
     expires_at: datetime
     revoked: bool
     last_seen: datetime
+    device_id: str | None = None  # bound by a device's platform passkey (browser sessions)
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and now < self.expires_at
@@ -146,6 +147,7 @@ class SessionCache:
                 expires_at=record.expires_at,
                 revoked=record.revoked_at is not None,
                 last_seen=record.last_activity,
+                device_id=record.device_id,
             )
         if generation is not None and generation != self.generation:
             return value

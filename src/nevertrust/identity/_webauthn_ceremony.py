@@ -39,6 +39,7 @@ from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticationCredential,
+    AuthenticatorAttachment,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
@@ -115,6 +116,7 @@ class NewPasskey:
     transports: tuple[str, ...]
     aaguid: str
     backed_up: bool
+    attachment: str = ""  # "platform" or "cross-platform" as the browser says; "" unsaid
 
 
 def _refused(exc: Exception) -> str:
@@ -156,8 +158,13 @@ def registration_options(
     display_name: str,
     timeout_ms: int,
     existing: Sequence[WebAuthnCredentialRecord],
+    platform_only: bool = False,
 ) -> tuple[str, bytes]:
-    """Options for ``navigator.credentials.create()`` as JSON, and their challenge."""
+    """Options for ``navigator.credentials.create()`` as JSON, and their challenge.
+
+    ``platform_only``: the browser may offer only this machine's own authenticator (a
+    device's platform credential), never a security key or a phone that can travel.
+    """
     options = generate_registration_options(
         rp_id=rp_id,
         rp_name=rp_name,
@@ -168,6 +175,7 @@ def registration_options(
         timeout=timeout_ms,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
+            authenticator_attachment=AuthenticatorAttachment.PLATFORM if platform_only else None,
             resident_key=ResidentKeyRequirement.PREFERRED,
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
@@ -200,6 +208,7 @@ def verify_attestation(
         transports=tuple(sorted({t.value for t in parsed.response.transports or ()})),
         aaguid=verified.aaguid,
         backed_up=verified.credential_backed_up,
+        attachment=parsed.authenticator_attachment.value if parsed.authenticator_attachment else "",
     )
 
 

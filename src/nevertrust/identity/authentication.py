@@ -190,6 +190,7 @@ class AuthService:
         now: datetime,
         source_ip: str,
         user_agent: str,
+        device_id: str | None = None,
     ) -> SessionRecord:
         lifetime = self._pending_ttl if kind is SessionKind.PENDING else self._session_lifetime
         return SessionRecord(
@@ -206,6 +207,7 @@ class AuthService:
             source_ip=source_ip,
             user_agent=user_agent,
             last_seen_at=now,
+            device_id=device_id,
         )
 
     def _signed_in(
@@ -260,7 +262,7 @@ class AuthService:
         return self._sessions.session_of_kind(token, SessionKind.PENDING)
 
     def login_with_passkey(
-        self, user: UserRecord, *, source_ip: str, user_agent: str
+        self, user: UserRecord, *, source_ip: str, user_agent: str, device_id: str | None = None
     ) -> IssuedSession:
         """Open a full portal session for a user whose passkey the caller verified.
 
@@ -269,6 +271,8 @@ class AuthService:
         service accounts are refused all the same. Bans are deliberately not consulted: a
         passkey cannot be guessed, and letting passkey holders in while their name is
         banned for password guessing is what stops password guessers locking them out.
+        ``device_id``: the passkey is that device's platform credential (see
+        ``SessionRecord.device_id``).
         """
         now = self._clock.now()
         issued: IssuedSession | None = None
@@ -289,6 +293,7 @@ class AuthService:
                     now=now,
                     source_ip=source_ip,
                     user_agent=user_agent,
+                    device_id=device_id,
                 )
                 uow.sessions.insert(record)
                 self._signed_in(uow, current, record, now)
@@ -301,11 +306,18 @@ class AuthService:
         return issued
 
     def complete_second_factor(
-        self, pending: SessionRecord, *, method: str, source_ip: str, user_agent: str
+        self,
+        pending: SessionRecord,
+        *,
+        method: str,
+        source_ip: str,
+        user_agent: str,
+        device_id: str | None = None,
     ) -> IssuedSession:
         """Turn a pending session into a full one after the caller verified a factor.
 
         The pending id is revoked and a new id issued: a session id never gains rights.
+        ``device_id``: the factor was that device's platform passkey.
         """
         return self._rotate(
             pending,
@@ -313,12 +325,23 @@ class AuthService:
             methods=("pwd", *_IMPLIED.get(method, (method, "mfa"))),
             source_ip=source_ip,
             user_agent=user_agent,
+            device_id=device_id,
         )
 
     def step_up(
-        self, session: SessionRecord, *, method: str, source_ip: str, user_agent: str
+        self,
+        session: SessionRecord,
+        *,
+        method: str,
+        source_ip: str,
+        user_agent: str,
+        device_id: str | None = None,
     ) -> IssuedSession:
-        """Record a fresh verification of ``method`` on a signed-in session (new id)."""
+        """Record a fresh verification of ``method`` on a signed-in session (new id).
+
+        The session keeps the device it was bound to, unless this step-up was made with
+        a device's platform passkey: then it is bound to that device.
+        """
         added = _IMPLIED.get(method, (method, "mfa"))
         methods = tuple(dict.fromkeys((*session.auth_methods, *added)))
         return self._rotate(
@@ -327,6 +350,7 @@ class AuthService:
             methods=methods,
             source_ip=source_ip,
             user_agent=user_agent,
+            device_id=device_id,
         )
 
     def _rotate(
@@ -337,6 +361,7 @@ class AuthService:
         methods: tuple[str, ...],
         source_ip: str,
         user_agent: str,
+        device_id: str | None,
     ) -> IssuedSession:
         if method_unknown := [m for m in methods if m not in _METHODS]:
             raise ValueError(f"unknown sign-in method {method_unknown[0]!r}")
@@ -358,6 +383,7 @@ class AuthService:
                 now=now,
                 source_ip=source_ip,
                 user_agent=user_agent,
+                device_id=device_id or current.device_id,
             )
             uow.sessions.insert(record)
             if expected is SessionKind.PENDING:

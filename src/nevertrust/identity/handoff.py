@@ -118,6 +118,7 @@ class HandoffService:
                 source_ip=source_ip,
                 user_agent=user_agent,
                 last_seen_at=now,
+                device_id=parent.device_id,  # the same browser, so the same device
             )
             uow.sessions.insert(record)
             user = uow.users.get_by_id(parent.user_id)

@@ -73,6 +73,9 @@ class SessionRecord:
     source_ip: str
     user_agent: str
     last_seen_at: datetime | None = None
+    # The device whose platform passkey opened (or stepped up) this browser's session;
+    # app sessions handed out from it inherit it. None: the browser proves no device.
+    device_id: str | None = None
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -114,6 +117,7 @@ class WebAuthnCredentialRecord:
     backed_up: bool
     created_at: datetime
     last_used_at: datetime | None
+    device_id: str | None = None  # registered as that device's platform credential
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,7 @@ class ChallengeRecord:
     challenge: bytes
     created_at: datetime
     expires_at: datetime
+    device_id: str | None = None  # a bind ceremony's device, verified when it began
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ class WebAuthnRepository(Protocol):
         aaguid: str,
         backed_up: bool,
         now: datetime,
+        device_id: str | None = None,
     ) -> int: ...
 
     def list_for_user(self, user_id: int) -> Sequence[WebAuthnCredentialRecord]: ...

@@ -98,8 +98,16 @@ class WebAuthnService(PasswordlessPasskeys):
 
     # Registration
 
-    def begin_registration(self, user: UserRecord) -> tuple[str, str]:
-        """Options for ``navigator.credentials.create()`` and the handle of their challenge."""
+    def begin_registration(
+        self, user: UserRecord, *, device_id: str | None = None
+    ) -> tuple[str, str]:
+        """Options for ``navigator.credentials.create()`` and the handle of their challenge.
+
+        ``device_id``: the caller verified that this person holds that device (a browser
+        binding proof, ``devices.browser_binding``); the new passkey must be this
+        machine's platform authenticator and is stored as the device's. The device id
+        stays on the server, on the challenge, so the browser cannot name another one.
+        """
         with self._uow.read() as uow:
             existing = uow.webauthn.list_for_user(user.id)
         if len(existing) >= MAX_PASSKEYS:
@@ -114,8 +122,9 @@ class WebAuthnService(PasswordlessPasskeys):
             display_name=user.display_name,
             timeout_ms=self._timeout_ms,
             existing=existing,
+            platform_only=device_id is not None,
         )
-        return options, self._new_challenge(user.id, _REGISTER, challenge)
+        return options, self._new_challenge(user.id, _REGISTER, challenge, device_id=device_id)
 
     def finish_registration(
         self,
@@ -145,6 +154,11 @@ class WebAuthnService(PasswordlessPasskeys):
                 )
                 if uow.webauthn.get_by_credential_id(new.credential_id) is not None:
                     raise PasskeyRegistrationFailed("this authenticator is already registered")
+                if challenge.device_id is not None and new.attachment != "platform":
+                    raise PasskeyRegistrationFailed(
+                        "a device's passkey must be this computer's own authenticator "
+                        f"(platform), not a {new.attachment or 'unnamed'} one"
+                    )
                 if len(uow.webauthn.list_for_user(user.id)) >= MAX_PASSKEYS:
                     raise PasskeyRegistrationFailed(
                         f"too many passkeys: at most {MAX_PASSKEYS} per account"
@@ -159,6 +173,7 @@ class WebAuthnService(PasswordlessPasskeys):
                     aaguid=new.aaguid,
                     backed_up=new.backed_up,
                     now=now,
+                    device_id=challenge.device_id,
                 )
                 record_passkey_event(
                     uow,
@@ -170,6 +185,7 @@ class WebAuthnService(PasswordlessPasskeys):
                     name=label,
                     aaguid=new.aaguid,
                     backed_up=new.backed_up,
+                    **({"device": challenge.device_id} if challenge.device_id else {}),
                 )
                 uow.changes.record(ChangeEvent(Topic.USER, str(user.id)), now=now)
                 stored = uow.webauthn.get_by_credential_id(new.credential_id)
@@ -284,7 +300,9 @@ class WebAuthnService(PasswordlessPasskeys):
 
     # Internals
 
-    def _new_challenge(self, user_id: int | None, purpose: str, challenge: bytes) -> str:
+    def _new_challenge(
+        self, user_id: int | None, purpose: str, challenge: bytes, *, device_id: str | None = None
+    ) -> str:
         handle = new_token()
         now = self._clock.now()
         with self._uow.write() as uow:
@@ -296,6 +314,7 @@ class WebAuthnService(PasswordlessPasskeys):
                     challenge=challenge,
                     created_at=now,
                     expires_at=now + self._challenge_ttl,
+                    device_id=device_id,
                 )
             )
         return handle

@@ -152,6 +152,17 @@ class SqlDeviceRepository:
             .values(state=str(state), reasons=",".join(reasons))
         )
 
+    def spend_bind_proof(self, device_id: str, iat: int) -> bool:
+        result = self._conn.execute(
+            update(devices)
+            .where(
+                devices.c.id == device_id,
+                or_(devices.c.last_bind_iat.is_(None), devices.c.last_bind_iat < iat),
+            )
+            .values(last_bind_iat=iat)
+        )
+        return result.rowcount == 1
+
     def delete(self, device_id: str) -> bool:
         result = self._conn.execute(delete(devices).where(devices.c.id == device_id))
         return result.rowcount > 0

@@ -105,6 +105,7 @@ def _credential(row: Any) -> WebAuthnCredentialRecord:
         backed_up=bool(row.backed_up),
         created_at=row.created_at,
         last_used_at=row.last_used_at,
+        device_id=row.device_id,
     )
 
 
@@ -124,6 +125,7 @@ class SqlWebAuthnRepository:
         aaguid: str,
         backed_up: bool,
         now: datetime,
+        device_id: str | None = None,
     ) -> int:
         try:
             result = self._conn.execute(
@@ -137,6 +139,7 @@ class SqlWebAuthnRepository:
                     aaguid=aaguid[:64],
                     backed_up=backed_up,
                     created_at=now,
+                    device_id=device_id,
                 )
             )
         except IntegrityError as exc:
@@ -254,6 +257,7 @@ class SqlChallengeRepository:
                 challenge=record.challenge,
                 created_at=record.created_at,
                 expires_at=record.expires_at,
+                device_id=record.device_id,
             )
         )
 
@@ -278,4 +282,5 @@ class SqlChallengeRepository:
             challenge=bytes(row.challenge),
             created_at=row.created_at,
             expires_at=row.expires_at,
+            device_id=row.device_id,
         )

@@ -29,6 +29,7 @@ def _session(row: Any) -> SessionRecord:
         source_ip=row.source_ip,
         user_agent=row.user_agent,
         last_seen_at=row.last_seen_at,
+        device_id=row.device_id,
     )
 
 
@@ -52,6 +53,7 @@ class SqlSessionRepository:
                 source_ip=record.source_ip[:64],
                 user_agent=record.user_agent[:300],
                 last_seen_at=record.last_seen_at,
+                device_id=record.device_id,
             )
         )
 

@@ -169,6 +169,7 @@ sessions = Table(
     Column("user_agent", String(300), nullable=False, default=""),
     # Last activity seen (written in batches, not per request) for the idle timeout.
     Column("last_seen_at", UTCDateTime, nullable=True),
+    Column("device_id", String(40), nullable=True),  # opened with that device's passkey
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_parent_hash", "parent_hash"),
 )
@@ -254,6 +255,7 @@ webauthn_credentials = Table(
     Column("backed_up", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
+    Column("device_id", String(40), nullable=True),  # a device's platform credential
     Index("ix_webauthn_credentials_user_id", "user_id"),
 )
 
@@ -278,6 +280,7 @@ auth_challenges = Table(
     Column("challenge", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("device_id", String(40), nullable=True),  # a bind ceremony's verified device
 )
 
 login_bans = Table(
@@ -328,6 +331,7 @@ devices = Table(
     Column("last_report_at", UTCDateTime, nullable=True),
     Column("last_report_iat", BigInteger, nullable=True),  # replay guard: newest iat
     Column("last_report_jti", String(200), nullable=True),
+    Column("last_bind_iat", BigInteger, nullable=True),  # replay guard: newest bind proof
     Column("enrolled_at", UTCDateTime, nullable=False),
     Index("ix_devices_user_id", "user_id"),
 )

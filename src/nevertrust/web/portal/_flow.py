@@ -14,10 +14,12 @@ from starlette.datastructures import FormData, QueryParams
 
 from nevertrust.identity import SessionRecord
 
-__all__ = ["FlowParams", "StepUpAsk", "continue_url"]
+__all__ = ["MAX_NEXT", "FlowParams", "StepUpAsk", "continue_url"]
 
 _KNOWN_METHODS = frozenset({"otp", "webauthn", "hwk", "mfa", "recovery"})
 _MAX_AGE_LIMIT = 30 * 24 * 3600
+# A portal page with its query: long enough for a browser-binding link and its proof.
+MAX_NEXT = 2100
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class FlowParams:
         return cls(
             rd=str(source.get("rd", ""))[:4000],
             state=str(source.get("state", ""))[:200],
-            next=_portal_path(str(source.get("next", ""))[:200]),
+            next=_portal_path(str(source.get("next", ""))[:MAX_NEXT]),
         )
 
     def query(self, **extra: str) -> str:

@@ -44,6 +44,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                 "username": username,
                 "rd": request.query_params.get("rd", "")[:4000],
                 "state": request.query_params.get("state", "")[:200],
+                "next": FlowParams.of(request.query_params).next,
             },
             status_code=status,
         )
@@ -62,8 +63,9 @@ def routes(ctx: PortalContext) -> list[Route]:
         password = str(form.get("password", ""))[:_MAX_FIELD]
         rd = str(form.get("rd", ""))[:4000]
         state = str(form.get("state", ""))[:200]
+        flow = FlowParams(rd=rd, state=state, next=FlowParams.of(form).next)
         if not username or not password:
-            request.scope["query_string"] = urlencode({"rd": rd, "state": state}).encode()
+            request.scope["query_string"] = flow.query().encode()
             return login_form(
                 request, error="Enter your user name and password.", status=400, username=username
             )
@@ -79,7 +81,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                 )
             )
         except InvalidCredentials:
-            request.scope["query_string"] = urlencode({"rd": rd, "state": state}).encode()
+            request.scope["query_string"] = flow.query().encode()
             return login_form(
                 request, error="Wrong user name or password.", status=401, username=username
             )
@@ -90,7 +92,6 @@ def routes(ctx: PortalContext) -> list[Route]:
                     previous.session, actor=f"user:{previous.user.name}"
                 )
             )
-        flow = FlowParams(rd=rd, state=state)
         if issued.record.kind is SessionKind.PENDING:
             response: Response = RedirectResponse(f"/login/mfa?{flow.query()}", status_code=303)
         else:

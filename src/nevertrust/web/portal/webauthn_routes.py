@@ -11,7 +11,11 @@ Every POST needs the CSRF token: in the ``X-CSRF-Token`` header for the JSON end
 - login: the second step of sign-in, for a session still owing a factor (``nt_pending``);
 - stepup: a signed-in user proves presence again for an app that asks for it;
 - passwordless: sign-in with nothing but a passkey (user verification required), from the
-  login page; no session is needed to start it.
+  login page; no session is needed to start it;
+- bind: a signed-in user registers this computer's platform passkey as one of their
+  devices', with the proof ``nevertrust agent bind-browser`` made (``account_devices``
+  shows the page); it finishes through ``register/finish``, the device id travelling on
+  the server-side challenge, never through the browser.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nevertrust.errors import InvalidInput, NeverTrustError, Unauthenticated
+from nevertrust.errors import Forbidden, InvalidInput, NeverTrustError, Unauthenticated
 from nevertrust.identity import IssuedSession
 from nevertrust.web.csrf import CsrfFailed
 from nevertrust.web.portal._context import PortalContext, SignedIn
@@ -44,6 +48,10 @@ def passkeys_context(ctx: PortalContext, signed_in: SignedIn) -> dict[str, Any]:
 
 class _NotSignedIn(Unauthenticated):
     code = "not-signed-in"
+
+
+class _FactorNotFresh(Forbidden):
+    code = "fresh-factor-required"
 
 
 _Handler = Callable[[Request, SignedIn], Awaitable[Response]]
@@ -151,11 +159,26 @@ def routes(ctx: PortalContext) -> list[Route]:
                 source_ip=ctx.client_ip(request),
             )
         )
-        response = JSONResponse(
-            {"id": record.id, "name": record.name, "redirect": "/account#passkeys"}
-        )
+        back = "/account#devices" if record.device_id else "/account#passkeys"
+        response = JSONResponse({"id": record.id, "name": record.name, "redirect": back})
         ctx.set_cookie(response, HANDLE_COOKIE, "", max_age=0)
         return response
+
+    # Binding this browser to a device (signed in, from /account/devices/bind)
+
+    async def bind_begin(request: Request, me: SignedIn) -> Response:
+        body = await _body(request)
+        proof = str(body.get("proof", ""))
+        source_ip = ctx.client_ip(request)
+
+        def spend_and_begin() -> tuple[str, str]:
+            if ctx.fresh_factor_required(me, back="/account") is not None:
+                raise _FactorNotFresh("confirm your second factor again first: reload this page")
+            device = services.browser_binding.spend(me.user, proof, source_ip=source_ip)
+            return webauthn.begin_registration(me.user, device_id=device.device_id)
+
+        options, handle = await run_in_threadpool(spend_and_begin)
+        return options_response(options, handle)
 
     # Second step of sign-in (pending session)
 
@@ -170,7 +193,7 @@ def routes(ctx: PortalContext) -> list[Route]:
 
         def verify_and_sign_in() -> IssuedSession:
             check_not_banned(request, pending)
-            webauthn.finish_authentication(
+            used = webauthn.finish_authentication(
                 request.cookies.get(HANDLE_COOKIE, ""),
                 _credential(body),
                 user_id=pending.user.id,
@@ -181,6 +204,7 @@ def routes(ctx: PortalContext) -> list[Route]:
                 method="webauthn",
                 source_ip=source_ip,
                 user_agent=user_agent(request),
+                device_id=used.device_id,
             )
 
         return finished(body, await run_in_threadpool(verify_and_sign_in))
@@ -196,14 +220,18 @@ def routes(ctx: PortalContext) -> list[Route]:
         source_ip = ctx.client_ip(request)
 
         def verify_and_step_up() -> IssuedSession:
-            webauthn.finish_authentication(
+            used = webauthn.finish_authentication(
                 request.cookies.get(HANDLE_COOKIE, ""),
                 _credential(body),
                 user_id=me.user.id,
                 source_ip=source_ip,
             )
             return services.auth.step_up(
-                me.session, method="webauthn", source_ip=source_ip, user_agent=user_agent(request)
+                me.session,
+                method="webauthn",
+                source_ip=source_ip,
+                user_agent=user_agent(request),
+                device_id=used.device_id,
             )
 
         return finished(body, await run_in_threadpool(verify_and_step_up))
@@ -226,7 +254,10 @@ def routes(ctx: PortalContext) -> list[Route]:
             )
             previous = ctx.signed_in(request)
             issued = services.auth.login_with_passkey(
-                verified.user, source_ip=source_ip, user_agent=user_agent(request)
+                verified.user,
+                source_ip=source_ip,
+                user_agent=user_agent(request),
+                device_id=verified.passkey.device_id,
             )
             if previous is not None:
                 # A browser signs in as one person at a time; end the earlier session.
@@ -284,6 +315,11 @@ def routes(ctx: PortalContext) -> list[Route]:
         Route(
             "/webauthn/register/finish",
             json_endpoint(ctx.signed_in, register_finish),
+            methods=["POST"],
+        ),
+        Route(
+            "/account/devices/bind/begin",
+            json_endpoint(ctx.signed_in, bind_begin),
             methods=["POST"],
         ),
         Route(

@@ -9,7 +9,8 @@
 //   - button#passkey-login (login page: passkey-first sign-in, no user name), same data;
 //     it sits in #passkey-login-box, hidden until this script shows it, so a browser
 //     without script or without passkeys sees only the password form;
-//   - form#passkey-register (account page), with data-begin, data-finish, data-csrf.
+//   - form#passkey-register (account page), with data-begin, data-finish, data-csrf, and
+//     data-proof on the page that binds this browser to a device (sent to data-begin).
 (function () {
   "use strict";
 
@@ -213,7 +214,7 @@
       Promise.resolve()
         .then(supported)
         .then(function () {
-          return post(data.begin, data.csrf);
+          return post(data.begin, data.csrf, data.proof ? { proof: data.proof } : {});
         })
         .then(function (options) {
           return navigator.credentials.create({ publicKey: creationOptions(options) });
