@@ -74,6 +74,7 @@ def _show(device: DeviceRecord) -> None:
     echo(
         f"certificate:  {device.certificate_serial} (until {_when(device.certificate_expires_at)})"
     )
+    echo(f"browsers:     {device.browsers} bound (nevertrust agent bind-browser)")
     for key, value in (device.posture or {}).items():
         echo(f"  {key + ':':<21} {'unknown' if value is None else value}")
 

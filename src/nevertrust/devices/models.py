@@ -119,6 +119,7 @@ class DeviceRecord:
     last_report_iat: int | None = None  # newest signed report's iat (replay guard)
     last_report_jti: str | None = None
     username: str = ""  # the owner's name, filled in by listings
+    browsers: int = 0  # passkeys registered as this device's (bound browsers), by listings
 
     @property
     def managed(self) -> bool:
@@ -141,6 +142,7 @@ class DeviceRecord:
             "certificate_serial": self.certificate_serial,
             "certificate_expires_at": self.certificate_expires_at.isoformat(),
             "posture": None if self.posture is None else dict(self.posture),
+            "browsers": self.browsers,
         }
 
 

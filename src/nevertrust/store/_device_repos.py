@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, text, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -26,6 +26,7 @@ from nevertrust.store.tables import (
     device_tokens,
     devices,
     users,
+    webauthn_credentials,
 )
 
 __all__ = [
@@ -61,11 +62,18 @@ def _device(row: Any) -> DeviceRecord:
         last_report_iat=row.last_report_iat,
         last_report_jti=row.last_report_jti,
         username=row.username,
+        browsers=int(row.browsers),
     )
 
 
 def _select() -> Any:
-    return select(devices, users.c.name.label("username")).join(
+    browsers = (
+        select(func.count())
+        .where(webauthn_credentials.c.device_id == devices.c.id)
+        .scalar_subquery()
+        .label("browsers")
+    )
+    return select(devices, users.c.name.label("username"), browsers).join(
         users, users.c.id == devices.c.user_id
     )
 
