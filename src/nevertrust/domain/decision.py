@@ -49,7 +49,9 @@ _EXPLANATIONS: dict[Reason, str] = {
     Reason.NO_RULE_FOR_APP: "No one has been granted access to this application yet.",
     Reason.MFA_REQUIRED: "This application needs a stronger sign-in method.",
     Reason.MFA_STALE: "This application needs you to confirm your sign-in again.",
-    Reason.DEVICE_UNKNOWN: "This application can only be used from an enrolled device.",
+    Reason.DEVICE_UNKNOWN: "This application can only be used from an enrolled device. "
+    "In a browser, sign in with the passkey bound to your device (run "
+    "'nevertrust agent bind-browser' on it once).",
     Reason.DEVICE_NONCOMPLIANT: "Your device does not meet the security requirements.",
     Reason.INTERNAL_ERROR: "Access could not be evaluated, so it was denied.",
 }
