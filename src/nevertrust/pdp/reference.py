@@ -217,6 +217,9 @@ def reference_decide(
     for access_rule in rules:
         if access_rule.app == app.name:
             applicable.append(_Rule("allow", None, group=access_rule.group))
+            if access_rule.require_compliant_device:
+                # `apps allow --require-compliant-device`: the group also needs the device.
+                applicable.append(_Rule("require-device", None, group=access_rule.group))
     modes = {"enforce", "report-only"} if report_only else {"enforce"}
     for policy in policies.policies if policies is not None else []:
         if policy.mode in modes and _targets(policy, app):

@@ -155,10 +155,11 @@ def documents(draw: st.DrawFn) -> PolicyDocument:
 
 access_rules = st.lists(
     st.builds(
-        lambda i, app, group: AccessRule(f"allow:{app}:{group}:{i}", app, group),
+        lambda i, app, group, device: AccessRule(f"allow:{app}:{group}:{i}", app, group, device),
         st.integers(0, 99),
         st.sampled_from(APP_NAMES),
         st.sampled_from(GROUPS),
+        st.booleans(),  # --require-compliant-device
     ),
     max_size=3,
 )
