@@ -199,7 +199,12 @@ def test_tunnel_from_a_compliant_device_works_until_the_device_is_quarantined(
                 signed_in(c, browser, "alice", port, None)
                 with pytest.raises(psycopg.OperationalError):
                     pg(port).close()
-                c.wait_for("db: access denied by policy (this connection presented no device")
+                c.wait_for(
+                    re.compile(
+                        r"db: access denied by policy \(this connection presented no device"
+                        r".*\[device-unknown\]"
+                    )
+                )
             denied = nt.audit_records(
                 until=lambda rs: any(r["action"] == "pdp:decision:denied" for r in rs)
             )

@@ -222,7 +222,10 @@ def test_user_outside_allowed_groups_is_refused_and_told_why(
     with pytest.raises(psycopg.OperationalError):
         pg(port).close()
 
-    c.wait_for("db: access denied by policy")
+    c.wait_for(
+        "db: access denied by policy: You are not a member of any group allowed to use this "
+        "application. [not-in-allowed-group]"
+    )
     records = platform.audit_records(
         until=lambda rs: any(r["action"] == "pdp:decision:denied" for r in rs)
     )

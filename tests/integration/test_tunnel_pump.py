@@ -17,15 +17,18 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from nevertrust.domain import Decision, Reason
 from nevertrust.gateway.access import Check, Outcome
 from nevertrust.gateway.http import header, parse_cookies, send_json
 from nevertrust.gateway.tunnel import TunnelServer
+from nevertrust.gateway.ws_refusal import refuse_handshake
 from nevertrust.tunnelclient import AppEndpoint, AppSession, Credentials, Forwarder, GatewayClient
 from nevertrust.types import Receive, Scope, Send
 
 from ._gateway import free_port
 
 ALLOWED = Check(Outcome.ALLOW)
+REFUSED = Check(Outcome.DENY, Decision.deny(Reason.NOT_IN_ALLOWED_GROUP))
 TUNNEL = "/.nevertrust/tunnel"
 
 
@@ -79,6 +82,7 @@ class Gateway:
     cut: asyncio.Event = field(default_factory=asyncio.Event)
     allowed: set[str] = field(default_factory=lambda: {"good"})
     live: set[str] = field(default_factory=lambda: {"good"})  # sessions that still work
+    explain: bool = False  # refuse as the gateway does: reason header and text, not bare
 
 
 @contextlib.asynccontextmanager
@@ -93,6 +97,9 @@ async def gateway(upstream: str) -> AsyncIterator[Gateway]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         token = parse_cookies(header(scope, b"cookie")).get("nt_app_session", "")
         if scope["type"] == "websocket":
+            if token not in gw.allowed and gw.explain:
+                await refuse_handshake(scope, send, REFUSED)
+                return
             if token not in gw.allowed:
                 await send({"type": "websocket.close", "code": 1008})  # handshake: 403
                 return
@@ -297,6 +304,21 @@ async def test_refusal_with_a_live_session_says_access_denied_by_policy() -> Non
         ):
             assert await asyncio.wait_for(reader.read(), timeout=30) == b""
     assert warnings == ["db: access denied by policy"]
+
+
+async def test_an_explained_refusal_is_shown_with_its_reason() -> None:
+    async with tcp_upstream() as upstream, gateway(upstream.url) as gw:
+        gw.allowed.clear()
+        gw.explain = True
+        async with (
+            forwarder(gw, session("good")) as (port, warnings),
+            local_connection(port) as reader,
+        ):
+            assert await asyncio.wait_for(reader.read(), timeout=30) == b""
+    assert warnings == [
+        "db: access denied by policy: You are not a member of any group allowed to use this "
+        "application. [not-in-allowed-group]"
+    ]
 
 
 async def test_refusal_after_the_session_ended_signs_in_again_and_connects() -> None:

@@ -41,6 +41,7 @@ from nevertrust.gateway.paths import BadPath, normalise_path
 from nevertrust.gateway.proxy import UpstreamError, UpstreamProxy
 from nevertrust.gateway.request_ids import next_request_id
 from nevertrust.gateway.websocket import proxy_websocket
+from nevertrust.gateway.ws_refusal import refuse_handshake
 from nevertrust.identity import HandoffService, InvalidHandoff
 from nevertrust.types import Receive, Scope, Send
 
@@ -245,8 +246,7 @@ class Gateway:
             client_device=device,
         )
         if not check.allowed:
-            # Closing before accept makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})
+            await refuse_handshake(scope, send, check)
             return
         upstream = self._upstream(app_name)
         if upstream is None:

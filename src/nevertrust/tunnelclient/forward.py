@@ -117,6 +117,7 @@ class Forwarder:
                 return await self._connect(session)
             except InvalidStatus as exc:
                 status = exc.response.status_code
+                why = _refusal(exc)
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self._warn(f"{app}: cannot reach the gateway at {self._endpoint.origin}: {exc}")
                 return None
@@ -133,14 +134,14 @@ class Forwarder:
                     f"{app} is a web application, not a tunnel: open {self._endpoint.origin}/"
                 )
             elif self._endpoint.scheme == "https" and self._tls.device is None:
-                # The gateway refuses a websocket with a bare 403 (no reason to read), but
-                # the missing device is something this side knows and the person can fix.
+                # The missing device is something this side knows and the person can fix.
                 self._warn(
                     f"{app}: access denied by policy (this connection presented no device "
                     "certificate; apps that require a compliant device need one: --device)"
+                    + (f": {why}" if why else "")
                 )
             else:
-                self._warn(f"{app}: access denied by policy")
+                self._warn(f"{app}: access denied by policy" + (f": {why}" if why else ""))
             return None
         return None
 
@@ -199,3 +200,16 @@ class Forwarder:
         line = close_reason(self._endpoint.app, ws.close_code, ws.close_reason or "")
         if line is not None:
             self._warn(line)
+
+
+def _refusal(exc: InvalidStatus) -> str:
+    """The gateway's explanation of a refused handshake ("text [reason-codes]"), or "" when
+    it sent none (an older gateway closes before accepting, a bare 403)."""
+    response = exc.response
+    reason = response.headers.get("x-nevertrust-reason", "")
+    if not reason:
+        return ""
+    text = (response.body or b"").decode("utf-8", "replace").strip()
+    printable = " ".join("".join(c for c in text if c.isprintable()).split())[:300]
+    codes = "".join(c for c in reason if c.isalnum() or c in ",-")[:100]
+    return f"{printable} [{codes}]" if printable else f"[{codes}]"
