@@ -18,30 +18,18 @@ service, a proof not newer than the last one spent for the device (one proof, on
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from nevertrust.devices._device_jws import ALGORITHM, iat_and_jti, verified_claims
 from nevertrust.devices.errors import BindProofRefused
 
 __all__ = ["BIND_PURPOSE", "MAX_PROOF_CHARS", "proof_device_id", "verify_bind_proof"]
 
 BIND_PURPOSE = "bind-browser"
 MAX_PROOF_CHARS = 2_000
-_ALGORITHM = "ES256"
 _HEADER_KEYS = frozenset({"alg", "typ"})
-_OPTIONS: Any = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-    "require": [],
-}
 
 
 def proof_device_id(token: str) -> str:
@@ -55,8 +43,8 @@ def proof_device_id(token: str) -> str:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError as exc:
         raise BindProofRefused(f"the link's proof cannot be read: {exc}") from exc
-    if header.get("alg") != _ALGORITHM:
-        raise BindProofRefused(f"the proof must be signed {_ALGORITHM}, got {header.get('alg')!r}")
+    if header.get("alg") != ALGORITHM:
+        raise BindProofRefused(f"the proof must be signed {ALGORITHM}, got {header.get('alg')!r}")
     if set(header) - _HEADER_KEYS or header.get("typ", "JWT") != "JWT":
         raise BindProofRefused("the proof's header has parameters a bind proof does not have")
     sub = claims.get("sub")
@@ -76,22 +64,14 @@ def verify_bind_proof(
     """Check the proof's signature, purpose and age; returns its ``iat`` (the replay key)."""
     if proof_device_id(token) != device_id:
         raise BindProofRefused("the proof is about another device")
-    try:
-        claims = jwt.decode(token, key=public_key, algorithms=[_ALGORITHM], options=_OPTIONS)
-    except jwt.InvalidSignatureError as exc:
-        raise BindProofRefused("the proof is not signed by this device's key") from exc
-    except jwt.InvalidTokenError as exc:
-        raise BindProofRefused(f"the proof cannot be read: {exc}") from exc
+    claims = verified_claims(
+        token, public_key, what="proof", forged=BindProofRefused, unreadable=BindProofRefused
+    )
     if claims.get("purpose") != BIND_PURPOSE:
         raise BindProofRefused(
             f"the token is not a browser-binding proof (purpose {claims.get('purpose')!r})"
         )
-    iat = claims.get("iat")
-    if not isinstance(iat, int) or isinstance(iat, bool):
-        raise BindProofRefused("claim iat: expected integer seconds since the epoch")
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or not 8 <= len(jti) <= 200:
-        raise BindProofRefused("claim jti: expected a random string of 8 to 200 characters")
+    iat, _ = iat_and_jti(claims, malformed=BindProofRefused)
     age = int(now.timestamp()) - iat
     limit = int(window.total_seconds())
     if age > limit:

@@ -23,6 +23,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from nevertrust.devices._device_jws import ALGORITHM, iat_and_jti, verified_claims
 from nevertrust.devices.errors import (
     ReportMalformed,
     ReportReplayed,
@@ -34,21 +35,8 @@ from nevertrust.devices.posture import Posture, parse_posture
 
 __all__ = ["ALGORITHM", "VerifiedReport", "verify_report"]
 
-ALGORITHM = "ES256"
 MAX_REPORT_BYTES = 16_000
 _HEADER_KEYS = frozenset({"alg", "typ", "kid"})
-# Time claims are checked below against the clock the service is given, not PyJWT's.
-_OPTIONS: Any = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-    "require": [],
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +76,18 @@ def verify_report(
 ) -> VerifiedReport:
     """Check a report against the device's key and last accepted report; see the module."""
     _header(token)
-    try:
-        claims = jwt.decode(token, key=public_key, algorithms=[ALGORITHM], options=_OPTIONS)
-    except jwt.InvalidSignatureError as exc:
-        raise ReportSignatureInvalid("the report is not signed by this device's key") from exc
-    except jwt.InvalidTokenError as exc:
-        raise ReportMalformed(f"the report cannot be read: {exc}") from exc
+    claims = verified_claims(
+        token,
+        public_key,
+        what="report",
+        forged=ReportSignatureInvalid,
+        unreadable=ReportMalformed,
+    )
     if claims.get("sub") != device_id:
         raise ReportWrongDevice(
             f"the report is about {claims.get('sub')!r}, sent for device {device_id!r}"
         )
-    iat = claims.get("iat")
-    if not isinstance(iat, int) or isinstance(iat, bool):
-        raise ReportMalformed("claim iat: expected integer seconds since the epoch")
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or not 8 <= len(jti) <= 200:
-        raise ReportMalformed("claim jti: expected a random string of 8 to 200 characters")
+    iat, jti = iat_and_jti(claims, malformed=ReportMalformed)
     now_s = int(now.timestamp())
     window = int(max_age.total_seconds())
     if now_s - iat > window:
