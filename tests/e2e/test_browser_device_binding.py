@@ -13,60 +13,15 @@ password alone shows no device, and the app says a compliant device is required.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.chromium import chromium_context
 from tests.e2e.conftest import new_platform, running
 from tests.e2e.test_agent import agent
-from tests.e2e.test_passkeys import PASSWORD, Tab, sign_in_with_password, sign_out
+from tests.e2e.test_passkeys import PASSWORD, platform_tab, sign_in_with_password, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-# A computer's own authenticator (Touch ID, Windows Hello): the browser reports the
-# credential's attachment as "platform", which is the only kind a device binding accepts.
-PLATFORM_AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
-
-
-@contextmanager
-def platform_tab() -> Iterator[Tab]:
-    """One Chromium page with a platform authenticator; records script errors and every
-    failed response (``Tab.errors``) so the test can say which failures it expected."""
-    with chromium_context() as context:
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda msg: (
-                errors.append(msg.text)
-                if msg.type == "error" and "Failed to load resource" not in msg.text
-                else None
-            ),
-        )
-        page.on(
-            "response",
-            lambda r: (
-                errors.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
-        yield Tab(page=page, cdp=cdp, authenticator=added["authenticatorId"], errors=errors)
 
 
 def test_a_browser_bound_by_the_agent_opens_a_device_only_app_until_the_device_is_quarantined(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,22 @@ class Tab:
         return list(found["credentials"])
 
 
-@pytest.fixture
-def tab(platform: Platform) -> Iterator[Tab]:
+# A computer's own authenticator (Touch ID, Windows Hello): the browser reports the
+# credential's attachment as "platform", the only kind a device binding accepts.
+PLATFORM_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+
+
+@contextmanager
+def platform_tab() -> Iterator[Tab]:
+    """One Chromium page with a platform authenticator; records script errors and every
+    failed response (``Tab.errors``) so the test can say which failures it expected."""
     with chromium_context() as context:
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -59,19 +74,13 @@ def tab(platform: Platform) -> Iterator[Tab]:
         )
         cdp = context.new_cdp_session(page)
         cdp.send("WebAuthn.enable")
-        added = cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "transport": "internal",
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": True,
-                }
-            },
-        )
-        opened = Tab(page=page, cdp=cdp, authenticator=added["authenticatorId"], errors=errors)
+        added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
+        yield Tab(page=page, cdp=cdp, authenticator=added["authenticatorId"], errors=errors)
+
+
+@pytest.fixture
+def tab(platform: Platform) -> Iterator[Tab]:
+    with platform_tab() as opened:
         yield opened
         # No script error, CSP violation or failed request on any page we went through.
         assert opened.errors == [], opened.errors
