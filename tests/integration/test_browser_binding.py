@@ -273,6 +273,10 @@ async def test_a_link_binds_once(
     assert again.status_code == 401
     assert again.json()["error"] == REFUSED
     assert "already used" in again.json()["detail"]
+    # Opening the used link again says so on the page, before any button is offered.
+    page = await browser.get("/account/devices/bind", params={"proof": proof})
+    assert page.status_code == 403
+    assert "already used" in page.text
     # The ceremony the link began still finishes; the replay began none.
     finished = await register_finish(browser, key.create(begun.text))
     assert finished.status_code == 200, finished.text

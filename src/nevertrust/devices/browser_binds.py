@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BrowserBinding"]
 
+_USED = "this link was already used: run 'nevertrust agent bind-browser' again"
+
 
 class BrowserBinding:
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, window: timedelta) -> None:
@@ -38,7 +40,8 @@ class BrowserBinding:
         """The device a proof would bind this person's browser to; nothing is spent.
 
         For the page that asks "bind this browser to <device>?": the same checks as
-        ``spend`` except the replay guard, which only the spending write can decide.
+        ``spend``; a link already used is refused here too, though only the spending
+        write can settle two browsers racing with one link.
         """
         with self._uow.read() as uow:
             device, _ = self._check(uow, user, proof)
@@ -56,9 +59,7 @@ class BrowserBinding:
             try:
                 device, iat = self._check(uow, user, proof)
                 if not uow.devices.spend_bind_proof(device.device_id, iat):
-                    raise BindProofRefused(
-                        "this link was already used: run 'nevertrust agent bind-browser' again"
-                    )
+                    raise BindProofRefused(_USED)
                 _audit(uow, user, device.device_id, Outcome.SUCCESS, source_ip, "", now)
             except BindProofRefused as exc:
                 refusal = exc
@@ -91,6 +92,10 @@ class BrowserBinding:
             now=self._clock.now(),
             window=self._window,
         )
+        if device.last_bind_iat is not None and iat <= device.last_bind_iat:
+            # Also on the page that offers the button, so an old link says so at once;
+            # ``spend`` decides races with its conditional update.
+            raise BindProofRefused(_USED)
         return device, iat
 
 

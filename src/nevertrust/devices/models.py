@@ -118,6 +118,7 @@ class DeviceRecord:
     last_report_at: datetime | None = None  # when the posture in force was accepted
     last_report_iat: int | None = None  # newest signed report's iat (replay guard)
     last_report_jti: str | None = None
+    last_bind_iat: int | None = None  # newest browser-binding proof spent (replay guard)
     username: str = ""  # the owner's name, filled in by listings
     browsers: int = 0  # passkeys registered as this device's (bound browsers), by listings
 

@@ -61,6 +61,7 @@ def _device(row: Any) -> DeviceRecord:
         last_report_at=row.last_report_at,
         last_report_iat=row.last_report_iat,
         last_report_jti=row.last_report_jti,
+        last_bind_iat=row.last_bind_iat,
         username=row.username,
         browsers=int(row.browsers),
     )
