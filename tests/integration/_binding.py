@@ -17,14 +17,10 @@ import httpx
 
 from nevertrust.agent.signing import sign_bind_proof
 from nevertrust.app import Services
-from nevertrust.identity import SessionKind
-from nevertrust.web.api import build_api
-from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
-from nevertrust.web.portal import PortalContext, build_portal
 from tests.soft_authenticator import SoftAuthenticator
 from tests.soft_device import SoftDevice
 
-from ._support import PASSWORD, set_cookies
+from ._support import set_cookies
 
 BIND_PATH = "/account/devices/bind"
 
@@ -59,26 +55,6 @@ def bind_proof(
 def bind_link(proof: str) -> str:
     """The portal path (with query) of the link the agent prints."""
     return f"{BIND_PATH}?{urlencode({'proof': proof})}"
-
-
-def portal_browser(svc: Services) -> httpx.AsyncClient:
-    """A browser on the portal (in process) holding a CSRF cookie, signed in as no one."""
-    portal = build_portal(PortalContext(svc), api=build_api(svc))
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=portal), base_url=svc.settings.portal_url
-    )
-    cookie = CsrfTokens.new_cookie()
-    client.cookies.set(CSRF_COOKIE, cookie)
-    client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(cookie)
-    return client
-
-
-def sign_in_with_password(svc: Services, browser: httpx.AsyncClient, name: str = "alice") -> str:
-    """The password step through the service; the cookie goes where the portal puts it."""
-    issued = svc.auth.login(name, PASSWORD, source_ip="127.0.0.1", user_agent="test")
-    cookie = "nt_pending" if issued.record.kind is SessionKind.PENDING else "nt_session"
-    browser.cookies.set(cookie, issued.token)
-    return issued.token
 
 
 def hidden_fields(page: str, action: str) -> dict[str, str]:

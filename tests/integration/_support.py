@@ -17,6 +17,7 @@ from sqlalchemy import select
 from nevertrust.app import Services
 from nevertrust.audit import Action, AuditEntry, Outcome, SealedRecord
 from nevertrust.bus import ChangeEvent
+from nevertrust.identity import SessionKind
 from nevertrust.store.tables import metadata
 from nevertrust.web.api import build_api
 from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
@@ -153,18 +154,34 @@ def finish(proc: subprocess.Popen[str], *, timeout: float = 60) -> str:
     return out
 
 
-def client_for(svc: Services, username: str | None) -> httpx.AsyncClient:
-    """A browser-like client, signed in as ``username``, holding a CSRF cookie."""
+def portal_client(svc: Services, *, base_url: str | None = None) -> httpx.AsyncClient:
+    """A browser on the portal (in process) holding a CSRF cookie, its token in the
+    X-CSRF-Token header, signed in as no one. ``base_url`` defaults to the portal URL,
+    the origin passkey ceremonies are bound to."""
     portal = build_portal(PortalContext(svc), api=build_api(svc))
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=portal), base_url="http://auth.localhost"
+        transport=httpx.ASGITransport(app=portal), base_url=base_url or svc.settings.portal_url
     )
     csrf_cookie = CsrfTokens.new_cookie()
     client.cookies.set(CSRF_COOKIE, csrf_cookie)
     client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(csrf_cookie)
+    return client
+
+
+def sign_in_with_password(svc: Services, client: httpx.AsyncClient, name: str = "alice") -> str:
+    """The password step through the service; the cookie goes where the portal puts it
+    (``nt_pending`` while a second factor is owed)."""
+    issued = svc.auth.login(name, PASSWORD, source_ip="127.0.0.1", user_agent="test")
+    cookie = "nt_pending" if issued.record.kind is SessionKind.PENDING else "nt_session"
+    client.cookies.set(cookie, issued.token)
+    return issued.token
+
+
+def client_for(svc: Services, username: str | None) -> httpx.AsyncClient:
+    """A browser-like client, signed in as ``username``, holding a CSRF cookie."""
+    client = portal_client(svc, base_url="http://auth.localhost")
     if username is not None:
-        issued = svc.auth.login(username, PASSWORD, source_ip="127.0.0.1", user_agent="test")
-        client.cookies.set("nt_session", issued.token)
+        sign_in_with_password(svc, client, username)
     return client
 
 

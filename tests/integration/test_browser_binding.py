@@ -34,13 +34,18 @@ from ._binding import (
     bind_this_browser,
     enrolled_device,
     hidden_fields,
-    portal_browser,
     register_finish,
     sign_in_with_passkey,
-    sign_in_with_password,
 )
 from ._gateway import app_token, platform, upstream_server
-from ._support import PASSWORD, audit_records, db_state, set_cookies
+from ._support import (
+    PASSWORD,
+    audit_records,
+    db_state,
+    portal_client,
+    set_cookies,
+    sign_in_with_password,
+)
 
 APP = "wiki"
 REFUSED = "device-bind-proof-refused"
@@ -70,14 +75,14 @@ def key(svc: Services) -> SoftAuthenticator:
 
 @pytest.fixture
 async def browser(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with portal_browser(svc) as client:
+    async with portal_client(svc) as client:
         yield client
 
 
 @pytest.fixture
 async def bound_key(svc: Services, laptop: SoftDevice, key: SoftAuthenticator) -> SoftAuthenticator:
     """``key`` after alice bound the laptop's browser with it (then closed that browser)."""
-    async with portal_browser(svc) as binding:
+    async with portal_client(svc) as binding:
         sign_in_with_password(svc, binding)
         finished = await bind_this_browser(binding, key, bind_proof(svc, laptop))
         assert finished.status_code == 200, finished.text

@@ -16,14 +16,12 @@ import pytest
 from nevertrust.app import Services
 from nevertrust.crypto import hash_token
 from nevertrust.identity import SessionKind
-from nevertrust.web.api import build_api
-from nevertrust.web.csrf import CSRF_COOKIE, CsrfTokens
-from nevertrust.web.portal import PortalContext, build_portal
+from nevertrust.web.portal import PortalContext
 from nevertrust.web.portal._context import SignedIn
 from nevertrust.web.portal.webauthn_routes import HANDLE_COOKIE, passkeys_context
 from tests.soft_authenticator import SoftAuthenticator
 
-from ._support import PASSWORD, set_cookies
+from ._support import PASSWORD, portal_client, set_cookies, sign_in_with_password
 
 APP_URL = "http://whoami.localhost:8080/reports?q=1"
 
@@ -42,22 +40,12 @@ def key(svc: Services) -> SoftAuthenticator:
 
 @pytest.fixture
 async def browser(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """A client holding a CSRF cookie; the page's token goes in ``csrf`` below."""
-    portal = build_portal(PortalContext(svc), api=build_api(svc))
-    transport = httpx.ASGITransport(app=portal)
-    async with httpx.AsyncClient(transport=transport, base_url=svc.settings.portal_url) as client:
-        cookie = CsrfTokens.new_cookie()
-        client.cookies.set(CSRF_COOKIE, cookie)
-        client.headers["x-csrf-token"] = CsrfTokens(svc.master_key).token_for(cookie)
+    """A client holding a CSRF cookie and its header token."""
+    async with portal_client(svc) as client:
         yield client
 
 
-def sign_in(svc: Services, client: httpx.AsyncClient, name: str = "alice") -> str:
-    """Password step through the service; the session goes where the portal would put it."""
-    issued = svc.auth.login(name, PASSWORD, source_ip="127.0.0.1", user_agent="test")
-    cookie = "nt_pending" if issued.record.kind is SessionKind.PENDING else "nt_session"
-    client.cookies.set(cookie, issued.token)
-    return issued.token
+sign_in = sign_in_with_password
 
 
 async def add_passkey(
