@@ -271,8 +271,7 @@ class AuthService:
         service accounts are refused all the same. Bans are deliberately not consulted: a
         passkey cannot be guessed, and letting passkey holders in while their name is
         banned for password guessing is what stops password guessers locking them out.
-        ``device_id``: the passkey is that device's platform credential (see
-        ``SessionRecord.device_id``).
+        ``device_id``: the passkey is that device's platform credential.
         """
         now = self._clock.now()
         issued: IssuedSession | None = None
@@ -314,11 +313,9 @@ class AuthService:
         user_agent: str,
         device_id: str | None = None,
     ) -> IssuedSession:
-        """Turn a pending session into a full one after the caller verified a factor.
-
-        The pending id is revoked and a new id issued: a session id never gains rights.
-        ``device_id``: the factor was that device's platform passkey.
-        """
+        """Turn a pending session into a full one after the caller verified a factor
+        (``device_id``: a device's platform passkey). The pending id is revoked and a new
+        id issued: a session id never gains rights."""
         return self._rotate(
             pending,
             expected=SessionKind.PENDING,
@@ -337,11 +334,8 @@ class AuthService:
         user_agent: str,
         device_id: str | None = None,
     ) -> IssuedSession:
-        """Record a fresh verification of ``method`` on a signed-in session (new id).
-
-        The session keeps the device it was bound to, unless this step-up was made with
-        a device's platform passkey: then it is bound to that device.
-        """
+        """Record a fresh verification of ``method`` on a signed-in session (new id); a
+        device's platform passkey binds it to that device, other factors keep its binding."""
         added = _IMPLIED.get(method, (method, "mfa"))
         methods = tuple(dict.fromkeys((*session.auth_methods, *added)))
         return self._rotate(
