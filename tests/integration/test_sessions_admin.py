@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from nevertrust.app import Services
+from nevertrust.clock import FixedClock
 from nevertrust.crypto import hash_token
 
 from ._support import PASSWORD
 from .test_totp_cli import cli
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Now, not the suite's fixed date: the CLI runs as its own process on the real clock,
+    so sessions must be opened at (about) the real time to still be alive there."""
+    return FixedClock(datetime.now(UTC))
 
 
 @pytest.fixture
