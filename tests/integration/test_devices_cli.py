@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nevertrust.app import Services
 from nevertrust.bus import ChangeEvent, Topic
+from nevertrust.clock import FixedClock
 from nevertrust.domain import AccessRequest, DeviceState, Effect, Principal, Reason
 from nevertrust.pdp import compile_snapshot, decide
 from tests.soft_device import SoftDevice, posture
@@ -22,6 +24,13 @@ from ._support import changes, client_for, last_change_id
 
 _BIN = Path(sys.executable).parent / "nevertrust"
 NEVERTRUST = str(_BIN) if _BIN.exists() else (shutil.which("nevertrust") or "nevertrust")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Now, not the suite's fixed date: the CLI runs as its own process on the real clock,
+    and would see a device that reported at the fixed date as silent, hence stale."""
+    return FixedClock(datetime.now(UTC))
 
 
 @pytest.fixture
