@@ -22,6 +22,7 @@ import pytest
 from nevertrust.app import Services
 from nevertrust.audit import Action, Outcome
 from nevertrust.clock import FixedClock
+from nevertrust.crypto import hash_token
 from nevertrust.gateway import APP_SESSION_COOKIE, STATE_COOKIE
 from nevertrust.identity import SessionRecord
 from tests.soft_authenticator import SoftAuthenticator
@@ -41,6 +42,7 @@ from ._gateway import app_token, platform, upstream_server
 from ._support import (
     PASSWORD,
     audit_records,
+    client_for,
     db_state,
     portal_client,
     set_cookies,
@@ -350,6 +352,17 @@ async def test_a_passkey_first_sign_in_with_the_devices_passkey_carries_the_devi
     token = await sign_in_with_passkey(browser, bound_key)
 
     assert session_of(svc, token).device_id == laptop.device_id
+    # Admins see which sessions are device-bound: the API and the console's Sessions page.
+    svc.directory.add_group("admins", actor="admin:root")
+    svc.directory.add_user("root", actor="admin:root", password=PASSWORD)
+    svc.directory.set_membership("admins", "root", True, actor="admin:root")
+    async with client_for(svc, "root") as admin:
+        listed = (await admin.get("/api/v1/sessions", params={"user": "alice"})).json()
+        console = await admin.get("/console/sessions")
+    by_id = {s["id"]: s["device_id"] for s in listed}  # the binding's own password session too
+    assert by_id[hash_token(token)[:12]] == laptop.device_id
+    assert set(by_id.values()) == {laptop.device_id, None}
+    assert f"device {laptop.device_id}</span>" in console.text
 
 
 async def test_the_devices_passkey_as_second_factor_carries_the_device(

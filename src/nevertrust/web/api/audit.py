@@ -47,6 +47,10 @@ class SessionOut(BaseModel):
     auth_methods: list[str] = Field(description="How the user signed in (RFC 8176 names)")
     auth_time: datetime = Field(description="When the user last verified a factor")
     last_seen_at: datetime = Field(description="Last activity seen (written in batches)")
+    device_id: str | None = Field(
+        default=None,
+        description="The device whose platform passkey opened this browser session, if any",
+    )
 
 
 class RevokeIn(BaseModel):
@@ -110,6 +114,7 @@ def list_sessions(
             auth_methods=list(s.auth_methods),
             auth_time=s.auth_time,
             last_seen_at=s.last_activity,
+            device_id=s.device_id,
         )
         for s in svc.sessions.list_sessions(username=user)
     ]
