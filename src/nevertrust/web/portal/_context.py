@@ -72,17 +72,22 @@ class PortalContext:
             )
         return me
 
-    def fresh_factor_required(self, me: SignedIn, *, back: str) -> Response | None:
-        """Changing second factors needs a second-factor sign-in of the last 10 minutes.
+    def factor_is_fresh(self, me: SignedIn) -> bool:
+        """A second-factor sign-in of the last 10 minutes, or no second factor to ask for.
 
-        Otherwise a stolen session cookie alone could remove a factor or mint recovery
+        Changing second factors (or what counts as this person's device) needs it:
+        otherwise a stolen session cookie alone could remove a factor or mint recovery
         codes. Users without any factor yet have nothing to protect and pass.
         """
         if not self.services.auth.second_factors(me.user.id):
-            return None
+            return True
         session = me.session
         age = self.services.clock.now() - session.auth_time
-        if "mfa" in session.auth_methods and age <= FRESH_FACTOR:
+        return "mfa" in session.auth_methods and age <= FRESH_FACTOR
+
+    def fresh_factor_required(self, me: SignedIn, *, back: str) -> Response | None:
+        """None when ``factor_is_fresh``; else the redirect to /stepup, back to ``back``."""
+        if self.factor_is_fresh(me):
             return None
         query = urlencode(
             {"methods": "mfa", "max_age": int(FRESH_FACTOR.total_seconds()), "next": back}

@@ -172,7 +172,7 @@ def routes(ctx: PortalContext) -> list[Route]:
         source_ip = ctx.client_ip(request)
 
         def spend_and_begin() -> tuple[str, str]:
-            if ctx.fresh_factor_required(me, back="/account") is not None:
+            if not ctx.factor_is_fresh(me):
                 raise _FactorNotFresh("confirm your second factor again first: reload this page")
             device = services.browser_binding.spend(me.user, proof, source_ip=source_ip)
             return webauthn.begin_registration(me.user, device_id=device.device_id)
