@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.e2e.browser import Browser, Hop, hidden_fields
-from tests.ports import free_port
+from tests.ports import free_port as free_port  # re-exported for the test modules
 
 _BIN = Path(sys.executable).parent / "nevertrust"
 NEVERTRUST = str(_BIN) if _BIN.exists() else (shutil.which("nevertrust") or "nevertrust")

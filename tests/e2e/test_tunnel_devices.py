@@ -16,7 +16,6 @@ import re
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 from tests.e2e.browser import hidden_fields
 from tests.e2e.conftest import NEVERTRUST, Platform, free_port, new_platform, running
 from tests.e2e.test_agent import agent
-from tests.e2e.test_tunnels import _DEADLINE, POSTGRES, Connect, pg
+from tests.e2e.test_tunnels import POSTGRES, Connect, pg, wait_until_cut
 
 PASSWORD = "correct horse battery staple"
 _LINK = re.compile(r"(https://db\.localhost:\d+/\.nevertrust/cli-login\?\S+)")
@@ -221,16 +220,7 @@ def test_tunnel_from_a_compliant_device_works_until_the_device_is_quarantined(
                 assert conn.execute("select 1").fetchone() == (1,)
 
                 nt.cli("devices", "quarantine", device_id)
-                deadline = time.monotonic() + _DEADLINE
-                cut = False
-                while not cut and time.monotonic() < deadline:
-                    try:
-                        conn.execute("select 1")
-                        time.sleep(0.2)
-                    except psycopg.OperationalError:
-                        cut = True
-                conn.close()
-                assert cut, "the open connection outlived the quarantine"
+                assert wait_until_cut(conn), "the open connection outlived the quarantine"
                 c.wait_for("db: access ended (revoked or policy changed)")
         finally:
             browser.close()

@@ -154,6 +154,21 @@ def pg(port: int) -> psycopg.Connection[tuple[object, ...]]:
     )
 
 
+def wait_until_cut(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Query the open connection until the gateway cuts it (True) or the deadline passes;
+    the connection is closed either way."""
+    deadline = time.monotonic() + _DEADLINE
+    cut = False
+    while not cut and time.monotonic() < deadline:
+        try:
+            conn.execute("select 1")
+            time.sleep(0.2)
+        except psycopg.OperationalError:
+            cut = True
+    conn.close()
+    return cut
+
+
 def publish_db(platform: Platform) -> None:
     platform.cli("groups", "add", "dba")
     added = platform.cli("apps", "add", "db", "--upstream", POSTGRES).stdout
@@ -246,16 +261,7 @@ def test_revoking_sessions_cuts_an_open_connection_and_asks_to_sign_in_again(
 
     platform.cli("sessions", "revoke", "--user", "alice")
 
-    deadline = time.monotonic() + _DEADLINE
-    cut = False
-    while not cut and time.monotonic() < deadline:
-        try:
-            conn.execute("select 1")
-            time.sleep(0.2)
-        except psycopg.OperationalError:
-            cut = True
-    conn.close()
-    assert cut, "the open connection outlived the revocation"
+    assert wait_until_cut(conn), "the open connection outlived the revocation"
     c.wait_for("db: access ended (revoked or policy changed)")
 
     # A new connection finds the sign-in gone: the command asks for a new one and the

@@ -15,7 +15,7 @@ from aiohttp import web
 from nevertrust.app import Services
 from nevertrust.gateway import APP_SESSION_COOKIE
 from nevertrust.server import Runtime, uvicorn_config
-from tests.ports import free_port
+from tests.ports import free_port as free_port  # re-exported for the test modules
 
 from ._support import PASSWORD
 
