@@ -171,7 +171,7 @@ class AccessChecker:
             # browser session bound by a device's platform passkey names its device.
             if client_device is not None:
                 device = self._devices.state_for(client_device, session.user_id, now)
-            elif session.device_id is not None:
+            else:
                 device = self._devices.state_for_session(session.device_id, session.user_id, now)
         request = AccessRequest(
             principal,

@@ -13,7 +13,9 @@ from nevertrust.domain import Effect, StepUp
 from nevertrust.gateway.access import Check, Outcome
 from nevertrust.gateway.pages import render_page
 
-__all__ = ["Page", "denial_page", "portal_location", "problem_page"]
+__all__ = ["UNDECIDED", "Page", "denial_page", "portal_location", "problem_page"]
+
+UNDECIDED = "Access cannot be decided right now, so it is not granted. Try again shortly."
 
 _DENY_TITLES = {
     Effect.DENY: "You don't have access to this application",
@@ -37,8 +39,7 @@ def denial_page(check: Check, *, app_name: str, portal_url: str, request_id: str
             render_page(
                 status=503,
                 title="Access temporarily unavailable",
-                message=check.message
-                or "Access cannot be decided right now, so it is not granted. Try again shortly.",
+                message=check.message or UNDECIDED,
                 request_id=request_id,
             ),
             "unavailable",

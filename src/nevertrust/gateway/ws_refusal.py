@@ -12,6 +12,7 @@ nothing was decided (no session), the bare close remains.
 from __future__ import annotations
 
 from nevertrust.gateway.access import Check, Outcome
+from nevertrust.gateway.answers import UNDECIDED
 from nevertrust.types import Scope, Send
 
 __all__ = ["REASON_HEADER", "refuse_handshake"]
@@ -30,7 +31,7 @@ async def refuse_handshake(scope: Scope, send: Send, check: Check) -> None:
         return
     if check.outcome is Outcome.UNAVAILABLE or decision is None:
         status, reason = 503, "unavailable"
-        text = check.message or "Access cannot be decided right now, so it is not granted."
+        text = check.message or UNDECIDED
     else:
         status, reason = 403, ",".join(decision.reasons)
         text = " ".join(decision.explanations) or "Access denied by policy."
